@@ -1,0 +1,20 @@
+"""Light helpers shared by the Snakefile and the library (no heavy imports here)."""
+
+from __future__ import annotations
+
+
+def checkpoint_steps(total_steps: int, first: int = 16) -> list[int]:
+    """Pythia-style log-spaced checkpoint steps: 0, first, 2*first, 4*first, ..., and the final step."""
+    if total_steps < 1:
+        raise ValueError(f"training.steps must be >= 1, got {total_steps}")
+    steps = [0]
+    s = first
+    while s < total_steps:
+        steps.append(s)
+        s *= 2
+    steps.append(total_steps)
+    return steps
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step{step}"

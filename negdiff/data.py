@@ -1,0 +1,94 @@
+"""Text to token streams, and strided windows over them.
+
+One code path for training, activation dumps and perplexity: a text is tokenised as one stream (its
+lines joined by newlines, as in the file), and windows of ``window`` tokens advance by ``stride``. Each
+token is *recorded* exactly once: the first window records all of its tokens, each later window only
+the tokens that the previous one did not reach (so they keep ``window - stride`` tokens of context).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TokenStream:
+    ids: np.ndarray  # int64 [N]
+    offsets: np.ndarray  # int64 [N, 2], character offsets into the source text
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def head(self, n: int) -> "TokenStream":
+        return TokenStream(self.ids[:n], self.offsets[:n])
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int
+    end: int
+    keep_from: int  # positions keep_from..end-1 are recorded / scored
+
+
+def read_text(path: str | Path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"text file {path} does not exist")
+    return path.read_text(encoding="utf-8")
+
+
+def encode_text(
+    tokenizer, text: str, *, chunk_lines: int = 2000, max_tokens: int | None = None, batch_chunks: int = 16
+) -> TokenStream:
+    """Tokenise ``text`` as one stream, in batched chunks of whole lines, without special tokens.
+
+    Chunks end on a newline, so the result equals whole-text tokenisation for any tokenizer whose
+    pre-tokenizer splits at newlines (byte-level BPE, SentencePiece with newline tokens). With
+    ``max_tokens``, tokenisation stops once that many tokens exist and the stream is cut to it.
+    """
+    if chunk_lines < 1:
+        raise ValueError("chunk_lines must be >= 1")
+    lines = text.splitlines(keepends=True)
+    chunks: list[str] = []
+    starts: list[int] = []
+    pos = 0
+    for k in range(0, len(lines), chunk_lines):
+        chunk = "".join(lines[k : k + chunk_lines])
+        chunks.append(chunk)
+        starts.append(pos)
+        pos += len(chunk)
+    ids: list[np.ndarray] = []
+    offs: list[np.ndarray] = []
+    total = 0
+    for b in range(0, len(chunks), batch_chunks):
+        enc = tokenizer(chunks[b : b + batch_chunks], add_special_tokens=False, return_offsets_mapping=True)
+        for x, o, s in zip(enc["input_ids"], enc["offset_mapping"], starts[b : b + batch_chunks]):
+            ids.append(np.asarray(x, dtype=np.int64))
+            offs.append(np.asarray(o, dtype=np.int64).reshape(-1, 2) + s)
+            total += len(x)
+        if max_tokens is not None and total >= max_tokens:
+            break
+    if not ids:
+        return TokenStream(np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
+    stream = TokenStream(np.concatenate(ids), np.concatenate(offs))
+    return stream.head(max_tokens) if max_tokens is not None else stream
+
+
+def iter_windows(n_tokens: int, window: int, stride: int) -> list[Window]:
+    """Strided windows covering ``n_tokens``; every token is recorded by exactly one window."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    if not 1 <= stride <= window:
+        raise ValueError(f"stride must be in [1, window={window}], got {stride}")
+    out: list[Window] = []
+    covered = 0
+    start = 0
+    while covered < n_tokens:
+        end = min(start + window, n_tokens)
+        out.append(Window(start, end, covered))
+        covered = end
+        start += stride
+    return out

@@ -1,0 +1,70 @@
+# Shared helpers for all rule modules: paths, code fingerprints, resources, model/checkpoint resolution.
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(workflow.basedir)
+# Jobs import the in-repo library whether or not it is pip-installed (local, conda and cluster jobs).
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(REPO)]
+)
+
+from negdiff.config import checkpoint_name, checkpoint_steps  # noqa: E402
+
+ENV = "../envs/negdiff.yaml"
+RESULTS = "results"
+SPLITS = ["train", "valid", "test"]
+# Model jobs ask for a GPU only when the config runs models on CUDA; profiles cap the "gpu" resource.
+GPU = 1 if str(config["device"]).startswith("cuda") else 0
+
+
+def code_fingerprint(*modules):
+    """Hash of the negdiff modules a rule uses: a params entry, so library changes rerun the rule."""
+    h = hashlib.sha256()
+    for name in sorted(set(modules)):
+        h.update(name.encode())
+        h.update((REPO / "negdiff" / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def log_path(rule_name, *keys):
+    return os.path.join(RESULTS, "logs", rule_name, *keys) + ".log"
+
+
+TRAIN_MODELS = [m for m, spec in config["models"].items() if spec["source"] == "train"]
+MODELS = list(config["models"])
+
+
+def training_checkpoints(model):
+    return [checkpoint_name(s) for s in checkpoint_steps(config["training"]["steps"], config["training"]["first_checkpoint"])]
+
+
+def analysis_checkpoints(model):
+    """Checkpoints analysed for a model: names from config, with "final" and "all" resolved."""
+    available = training_checkpoints(model)
+    wanted = config["activations"]["checkpoints"]
+    out = []
+    for name in wanted:
+        if name == "all":
+            out.extend(available)
+        elif name == "final":
+            out.append(available[-1])
+        elif name in available:
+            out.append(name)
+        else:
+            raise ValueError(
+                f"config key activations.checkpoints: {name!r} is not a checkpoint of {model}; "
+                f"expected 'final', 'all' or one of {available}"
+            )
+    return list(dict.fromkeys(out))
+
+
+def model_checkpoint_pairs():
+    return [(m, c) for m in MODELS for c in analysis_checkpoints(m)]
+
+
+def final_checkpoint(model):
+    return training_checkpoints(model)[-1]

@@ -1,0 +1,28 @@
+# Tiny models trained from scratch on the built-in corpus, saved at log-spaced checkpoints.
+
+
+rule train_model:
+    input:
+        tokenizer=RESULTS + "/tokenizer",
+        train=RESULTS + "/corpus/train.txt",
+        valid=RESULTS + "/corpus/valid.txt",
+    output:
+        directory(RESULTS + "/models/{model}"),
+    wildcard_constraints:
+        model="|".join(TRAIN_MODELS) or "NO_TRAINED_MODELS",
+    params:
+        model=lambda wc: config["models"][wc.model],
+        training=config["training"],
+        checkpoints=lambda wc: checkpoint_steps(config["training"]["steps"], config["training"]["first_checkpoint"]),
+        code=code_fingerprint("training", "data", "evals", "config", "io", "runtime"),
+    log:
+        log_path("train_model", "{model}"),
+    conda:
+        ENV
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=0,
+    script:
+        "../workflow_scripts/train_model.py"

@@ -1,0 +1,21 @@
+# Wasserstein distance, mapping difficulty and moments per neuron, in polars over lazily read shards.
+
+
+rule score_neurons:
+    input:
+        RESULTS + "/activations/{model}/{checkpoint}",
+    output:
+        RESULTS + "/scores/{model}/{checkpoint}.parquet",
+    params:
+        scoring=config["scoring"],
+        code=code_fingerprint("scoring", "activations", "io", "runtime"),
+    log:
+        log_path("score_neurons", "{model}", "{checkpoint}"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    script:
+        "../workflow_scripts/score_neurons.py"

@@ -1,0 +1,37 @@
+from pathlib import Path
+
+from negdiff.activations import dump_activations
+from negdiff.data import encode_text, read_text
+from negdiff.models import load_model
+from negdiff.runtime import job
+
+with job(snakemake) as log:
+    cfg = snakemake.params.activations
+    checkpoint = snakemake.wildcards.checkpoint
+    ckpt_dir = Path(snakemake.input.model) / checkpoint
+    model, tokenizer = load_model(ckpt_dir, dtype="float32", device=snakemake.params.device)
+    text = read_text(snakemake.input.text)
+    stream = encode_text(tokenizer, text, max_tokens=cfg["max_tokens"])
+    log.info("%d tokens from %s", len(stream), snakemake.input.text)
+    layers = None if cfg["layers"] == "all" else list(cfg["layers"])
+    manifest = dump_activations(
+        model,
+        stream,
+        snakemake.output[0],
+        layers=layers,
+        window=cfg["window"],
+        stride=cfg["stride"],
+        max_tokens=cfg["max_tokens"],
+        tokens_per_shard=cfg["tokens_per_shard"],
+        dtype=cfg["dtype"],
+        capture_mlp_input=cfg["capture_mlp_input"],
+        batch_size=cfg["batch_size"],
+        meta={
+            "model": snakemake.wildcards.model,
+            "checkpoint": checkpoint,
+            "source": dict(snakemake.params.source),
+            "text": str(snakemake.input.text),
+            "split": cfg["split"],
+        },
+    )
+    log.info("dumped %d tokens x %d layers into %d shards", manifest["n_tokens"], len(manifest["layers"]), len(manifest["shards"]))
