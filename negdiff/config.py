@@ -18,3 +18,15 @@ def checkpoint_steps(total_steps: int, first: int = 16) -> list[int]:
 
 def checkpoint_name(step: int) -> str:
     return f"step{step}"
+
+
+def export_pythonpath(repo: str) -> None:
+    """Put the workflow's own ``negdiff`` first on PYTHONPATH for every job the Snakefile starts.
+
+    Script jobs run in fresh interpreters (locally, in conda envs, under SLURM); this makes them import
+    the library next to the Snakefile, whose code the rules fingerprint, not some other installed copy.
+    """
+    import os
+
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != repo]
+    os.environ.update(PYTHONPATH=os.pathsep.join([repo, *parts]))

@@ -33,12 +33,8 @@ def job(snakemake, name: str | None = None) -> Iterator[logging.Logger]:
     t0 = time.perf_counter()
     try:
         with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
-            try:
-                import torch
-
-                torch.set_num_threads(threads)
-            except ImportError:  # pragma: no cover - torch is a hard dependency
-                pass
+            if "torch" in sys.modules:  # only jobs that use torch pay for importing it
+                sys.modules["torch"].set_num_threads(threads)
             logger.info("rule %s wildcards=%s threads=%d", snakemake.rule, dict(snakemake.wildcards), threads)
             try:
                 yield logger

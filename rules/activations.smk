@@ -3,10 +3,10 @@
 
 rule dump_activations:
     input:
-        model=RESULTS + "/models/{model}",
-        text=RESULTS + "/corpus/" + config["activations"]["split"] + ".txt",
+        model="results/models/{model}",
+        text=split_file("txt"),
     output:
-        directory(RESULTS + "/activations/{model}/{checkpoint}"),
+        directory("results/activations/{model}/{checkpoint}"),
     params:
         activations={k: v for k, v in config["activations"].items() if k != "checkpoints"},
         device=config["device"],

@@ -1,4 +1,4 @@
-# Shared helpers for all rule modules: paths, code fingerprints, resources, model/checkpoint resolution.
+# Shared helpers: paths, code fingerprints, resources, model and checkpoint resolution.
 import hashlib
 import os
 import sys
@@ -8,21 +8,19 @@ REPO = Path(workflow.basedir)
 # Jobs import the in-repo library whether or not it is pip-installed (local, conda and cluster jobs).
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(REPO)]
-)
 
-from negdiff.config import checkpoint_name, checkpoint_steps  # noqa: E402
+from negdiff.config import checkpoint_name, checkpoint_steps, export_pythonpath  # noqa: E402
+
+export_pythonpath(str(REPO))
 
 ENV = "../envs/negdiff.yaml"
-RESULTS = "results"
 SPLITS = ["train", "valid", "test"]
 # Model jobs ask for a GPU only when the config runs models on CUDA; profiles cap the "gpu" resource.
 GPU = 1 if str(config["device"]).startswith("cuda") else 0
 
 
 def code_fingerprint(*modules):
-    """Hash of the negdiff modules a rule uses: a params entry, so library changes rerun the rule."""
+    """Hash of the negdiff modules a job uses (a params entry), so library changes rerun it."""
     h = hashlib.sha256()
     for name in sorted(set(modules)):
         h.update(name.encode())
@@ -31,7 +29,7 @@ def code_fingerprint(*modules):
 
 
 def log_path(rule_name, *keys):
-    return os.path.join(RESULTS, "logs", rule_name, *keys) + ".log"
+    return os.path.join("results", "logs", rule_name, *keys) + ".log"
 
 
 TRAIN_MODELS = [m for m, spec in config["models"].items() if spec["source"] == "train"]
@@ -68,3 +66,22 @@ def model_checkpoint_pairs():
 
 def final_checkpoint(model):
     return training_checkpoints(model)[-1]
+
+
+EXAMPLE_MODEL = config["figures"]["example_model"]
+if EXAMPLE_MODEL not in config["models"]:
+    raise ValueError(f"config key figures.example_model: {EXAMPLE_MODEL!r} is not one of models {MODELS}")
+
+
+def example_checkpoint():
+    return analysis_checkpoints(EXAMPLE_MODEL)[-1]
+
+
+def split_file(ext):
+    return f"results/corpus/{config['activations']['split']}.{ext}"
+
+
+FINAL_TARGETS = [
+    "results/figures/neuron_example.pdf",
+    "results/figures/negative_region.pdf",
+] + [f"results/scores/{m}/{c}.parquet" for m, c in model_checkpoint_pairs()]

@@ -3,12 +3,12 @@
 
 rule make_corpus:
     output:
-        text=expand(RESULTS + "/corpus/{split}.txt", split=SPLITS),
-        pos=expand(RESULTS + "/corpus/{split}.pos", split=SPLITS),
-        blimp=directory(RESULTS + "/corpus/blimp"),
-        tse=directory(RESULTS + "/corpus/tse"),
-        nonsyntactic=directory(RESULTS + "/corpus/nonsyntactic"),
-        manifest=RESULTS + "/corpus/manifest.json",
+        text=expand("results/corpus/{split}.txt", split=SPLITS),
+        pos=expand("results/corpus/{split}.pos", split=SPLITS),
+        blimp=directory("results/corpus/blimp"),
+        tse=directory("results/corpus/tse"),
+        nonsyntactic=directory("results/corpus/nonsyntactic"),
+        manifest="results/corpus/manifest.json",
     params:
         corpus=config["corpus"],
         code=code_fingerprint("corpus", "io", "runtime"),
@@ -26,9 +26,9 @@ rule make_corpus:
 
 rule train_tokenizer:
     input:
-        train=RESULTS + "/corpus/train.txt",
+        train="results/corpus/train.txt",
     output:
-        directory(RESULTS + "/tokenizer"),
+        directory("results/tokenizer"),
     params:
         tokenizer=config["tokenizer"],
         code=code_fingerprint("tokenizer", "io", "runtime"),

@@ -1,20 +1,13 @@
 # Terminal figure targets (PDF). Each figure states its model, data and n.
 
-EXAMPLE_MODEL = config["figures"]["example_model"]
-
-
-def example_checkpoint():
-    return analysis_checkpoints(EXAMPLE_MODEL)[-1]
-
-
 rule figure_neuron_example:
     input:
-        scores=lambda wc: f"{RESULTS}/scores/{EXAMPLE_MODEL}/{example_checkpoint()}.parquet",
-        activations=lambda wc: f"{RESULTS}/activations/{EXAMPLE_MODEL}/{example_checkpoint()}",
-        text=RESULTS + "/corpus/" + config["activations"]["split"] + ".txt",
-        pos=RESULTS + "/corpus/" + config["activations"]["split"] + ".pos",
+        scores=lambda wc: f"results/scores/{EXAMPLE_MODEL}/{example_checkpoint()}.parquet",
+        activations=lambda wc: f"results/activations/{EXAMPLE_MODEL}/{example_checkpoint()}",
+        text=split_file("txt"),
+        pos=split_file("pos"),
     output:
-        RESULTS + "/figures/neuron_example.pdf",
+        "results/figures/neuron_example.pdf",
     params:
         figures={k: config["figures"][k] for k in ("example_layer", "example_pairs", "scatter_pairs")},
         model=EXAMPLE_MODEL,
@@ -35,9 +28,9 @@ rule figure_neuron_example:
 
 rule figure_negative_region:
     input:
-        scores=[f"{RESULTS}/scores/{m}/{final_checkpoint(m)}.parquet" for m in MODELS],
+        scores=[f"results/scores/{m}/{final_checkpoint(m)}.parquet" for m in MODELS],
     output:
-        RESULTS + "/figures/negative_region.pdf",
+        "results/figures/negative_region.pdf",
     params:
         top_percent=config["figures"]["top_percent"],
         models=MODELS,
@@ -54,9 +47,3 @@ rule figure_negative_region:
         runtime=20,
     script:
         "../workflow_scripts/figure_negative_region.py"
-
-
-FINAL_TARGETS = [
-    RESULTS + "/figures/neuron_example.pdf",
-    RESULTS + "/figures/negative_region.pdf",
-] + [f"{RESULTS}/scores/{m}/{c}.parquet" for m, c in model_checkpoint_pairs()]

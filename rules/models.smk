@@ -3,11 +3,11 @@
 
 rule train_model:
     input:
-        tokenizer=RESULTS + "/tokenizer",
-        train=RESULTS + "/corpus/train.txt",
-        valid=RESULTS + "/corpus/valid.txt",
+        tokenizer="results/tokenizer",
+        train="results/corpus/train.txt",
+        valid="results/corpus/valid.txt",
     output:
-        directory(RESULTS + "/models/{model}"),
+        directory("results/models/{model}"),
     wildcard_constraints:
         model="|".join(TRAIN_MODELS) or "NO_TRAINED_MODELS",
     params:

@@ -3,9 +3,9 @@
 
 rule score_neurons:
     input:
-        RESULTS + "/activations/{model}/{checkpoint}",
+        "results/activations/{model}/{checkpoint}",
     output:
-        RESULTS + "/scores/{model}/{checkpoint}.parquet",
+        "results/scores/{model}/{checkpoint}.parquet",
     params:
         scoring=config["scoring"],
         code=code_fingerprint("scoring", "activations", "io", "runtime"),

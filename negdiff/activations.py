@@ -1,0 +1,467 @@
+"""MLP pre-activation dumps: sharded safetensors written with bounded memory, and a lazy reader.
+
+Layout of a dump directory::
+
+    shard-00000.safetensors   pre_activation.{layer} [t, N], mlp_input.{layer} [t, d] (optional),
+    shard-00001.safetensors   token_ids [t] int64, offsets [t, 2] int64, position [t] int64
+    ...
+    manifest.json             written last; a directory without it is not a dump
+
+Tokens are in stream order; ``position`` is the token's index inside the window it was recorded in
+(not counting a prepended BOS token, which is never recorded).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from negdiff import models
+from negdiff.data import TokenStream, Window, iter_windows
+from negdiff.io import atomic_path, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SHARD_GLOB = "shard-*.safetensors"
+DUMP_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_INDEX_BYTES_PER_TOKEN = 8 + 16 + 8  # token_ids, offsets, position (int64)
+
+
+def shard_name(k: int) -> str:
+    return f"shard-{k:05d}.safetensors"
+
+
+def estimate_dump_bytes(
+    n_tokens: int, n_layers: int, n_neurons: int, d_model: int, dtype: str, capture_mlp_input: bool
+) -> int:
+    """Tensor payload of a dump, in bytes (safetensors headers excluded; they are tiny)."""
+    itemsize = torch.empty((), dtype=DUMP_DTYPES[dtype]).element_size()
+    width = n_neurons + (d_model if capture_mlp_input else 0)
+    return int(n_tokens) * (n_layers * width * itemsize + _INDEX_BYTES_PER_TOKEN)
+
+
+def _clear_dump_dir(out_dir: Path) -> None:
+    (out_dir / MANIFEST).unlink(missing_ok=True)  # first: a half-cleared dir is never trusted
+    for p in out_dir.glob(SHARD_GLOB):
+        p.unlink()
+    for p in out_dir.glob(".tmp-shard-*"):
+        p.unlink()
+
+
+def _batches(windows: Sequence[Window], batch_size: int) -> Iterator[list[Window]]:
+    """Consecutive windows of equal length, at most ``batch_size`` at a time (order preserved)."""
+    batch: list[Window] = []
+    for w in windows:
+        if batch and (len(batch) == batch_size or (w.end - w.start) != (batch[0].end - batch[0].start)):
+            yield batch
+            batch = []
+        batch.append(w)
+    if batch:
+        yield batch
+
+
+def _gather(values: torch.Tensor, kept: list[tuple[int, int, int]], dtype: torch.dtype) -> torch.Tensor:
+    """Rows ``values[b, lo:hi]`` for each (b, lo, hi), concatenated, in ``dtype``, on the CPU."""
+    parts = [values[b, lo:hi] for b, lo, hi in kept]
+    return torch.cat(parts).to(dtype).cpu()
+
+
+class _StopForward(Exception):
+    """Raised from a hook once the last needed layer has been captured, to skip the rest."""
+
+
+class _ShardWriter:
+    """Fixed-size buffers for one shard; flushes to ``shard-k.safetensors`` when full."""
+
+    def __init__(self, out_dir: Path, layers: list[int], n_neurons: int, d_model: int,
+                 dtype: torch.dtype, dtype_name: str, capture_mlp_input: bool,
+                 tokens_per_shard: int, total_tokens: int):
+        self.out_dir = out_dir
+        self.layers = layers
+        self.n_neurons = n_neurons
+        self.d_model = d_model
+        self.dtype = dtype
+        self.dtype_name = dtype_name
+        self.capture_mlp_input = capture_mlp_input
+        self.tokens_per_shard = tokens_per_shard
+        self.total_tokens = total_tokens  # upper bound on tokens still to come, for sizing the last shard
+        self.shards: list[dict[str, Any]] = []
+        self.written = 0
+        self._buf: dict[str, torch.Tensor] | None = None
+        self._fill = 0
+
+    def _new_buffer(self) -> None:
+        size = min(self.tokens_per_shard, self.total_tokens - self.written)
+        buf = {f"pre_activation.{l}": torch.empty(size, self.n_neurons, dtype=self.dtype) for l in self.layers}
+        if self.capture_mlp_input:
+            buf.update({f"mlp_input.{l}": torch.empty(size, self.d_model, dtype=self.dtype) for l in self.layers})
+        buf["token_ids"] = torch.empty(size, dtype=torch.int64)
+        buf["offsets"] = torch.empty(size, 2, dtype=torch.int64)
+        buf["position"] = torch.empty(size, dtype=torch.int64)
+        self._buf, self._fill = buf, 0
+
+    def add(self, rows: dict[str, torch.Tensor]) -> None:
+        """Append rows (all tensors with the same first dimension, already on CPU in the dump dtype)."""
+        n = next(iter(rows.values())).shape[0]
+        done = 0
+        while done < n:
+            if self._buf is None:
+                self._new_buffer()
+            cap = next(iter(self._buf.values())).shape[0]
+            take = min(n - done, cap - self._fill)
+            for name, t in rows.items():
+                self._buf[name][self._fill : self._fill + take] = t[done : done + take]
+            self._fill += take
+            done += take
+            if self._fill == cap:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._buf is None or self._fill == 0:
+            self._buf = None
+            return
+        k = len(self.shards)
+        cap = next(iter(self._buf.values())).shape[0]
+        tensors = self._buf if self._fill == cap else {n: t[: self._fill].clone() for n, t in self._buf.items()}
+        path = self.out_dir / shard_name(k)
+        metadata = {
+            "format_version": str(FORMAT_VERSION),
+            "shard": str(k),
+            "first_token": str(self.written),
+            "n_tokens": str(self._fill),
+            "dtype": self.dtype_name,
+        }
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
+        self.shards.append({"file": path.name, "n_tokens": self._fill, "bytes": path.stat().st_size})
+        self.written += self._fill
+        self._buf, self._fill = None, 0
+
+
+def _check_finite(name: str, layer: int, values: torch.Tensor, batch: list[Window], keep: list[tuple[int, int]],
+                  bos: int) -> None:
+    """``values`` [B, T, *]; raise ValueError naming layer and position of the first non-finite kept value."""
+    if bool(torch.isfinite(values).all()):
+        return
+    for b, (w, (lo, hi)) in enumerate(zip(batch, keep)):
+        v = values[b, lo:hi]
+        bad = ~torch.isfinite(v)
+        if bool(bad.any()):
+            idx = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0, 0])
+            neuron = int(bad[idx].reshape(-1).nonzero()[0, 0])
+            pos_in_window = lo - bos + idx
+            raise ValueError(
+                f"non-finite {name} at layer {layer}, position {pos_in_window} of window "
+                f"[{w.start}, {w.end}) (stream token {w.start + pos_in_window}), neuron/dim {neuron}: "
+                f"{float(v[idx].reshape(-1)[neuron])}"
+            )
+
+
+def dump_activations(
+    model,
+    stream: TokenStream,
+    out_dir: str | os.PathLike,
+    *,
+    layers: Sequence[int] | None = None,
+    window: int,
+    stride: int,
+    max_tokens: int | None,
+    tokens_per_shard: int,
+    dtype: str = "float32",
+    capture_mlp_input: bool = False,
+    batch_size: int = 8,
+    bos_token_id: int | None = None,
+    meta: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """Run ``model`` over strided windows of ``stream`` and dump the recorded tokens' pre-activations.
+
+    Returns the manifest (also written to ``out_dir/manifest.json``, last). ``max_tokens=None`` records
+    the whole stream; a stream shorter than ``max_tokens`` records all of it, with a warning.
+    """
+    if dtype not in DUMP_DTYPES:
+        raise ValueError(f"dump dtype must be one of {sorted(DUMP_DTYPES)}, got {dtype!r}")
+    if tokens_per_shard < 1:
+        raise ValueError(f"tokens_per_shard must be >= 1, got {tokens_per_shard}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1 or None, got {max_tokens}")
+    ids = np.asarray(stream.ids, dtype=np.int64)
+    offsets = np.asarray(stream.offsets, dtype=np.int64).reshape(-1, 2)
+    if ids.ndim != 1 or offsets.shape[0] != ids.shape[0]:
+        raise ValueError(f"token stream has {ids.shape} ids but {offsets.shape} offsets")
+    n_stream = int(ids.shape[0])
+    if n_stream == 0:
+        raise ValueError("token stream is empty")
+
+    n_layers_total = models.n_layers(model)
+    layers = list(range(n_layers_total)) if layers is None else [int(l) for l in layers]
+    if not layers:
+        raise ValueError("layers must name at least one layer (or be None for all)")
+    models._check_layers(model, layers)
+    N, D = models.n_neurons(model), models.d_model(model)
+    n_target = n_stream if max_tokens is None else min(int(max_tokens), n_stream)
+    if max_tokens is not None and n_stream < max_tokens:
+        warnings.warn(
+            f"token stream has only {n_stream} tokens, fewer than max_tokens={max_tokens}; dumping all of them",
+            stacklevel=2,
+        )
+    bos = 0 if bos_token_id is None else 1
+    max_ctx = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    if max_ctx is not None and window + bos > max_ctx:
+        raise ValueError(f"window {window} (+{bos} BOS) exceeds the model's context of {max_ctx} tokens")
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _clear_dump_dir(out_dir)
+    estimate = estimate_dump_bytes(n_target, len(layers), N, D, dtype, capture_mlp_input)
+    free = shutil.disk_usage(out_dir).free
+    if free < estimate:
+        raise OSError(
+            f"not enough disk space for the activation dump in {out_dir}: need about "
+            f"{estimate / 2**30:.2f} GiB ({estimate} bytes), {free / 2**30:.2f} GiB free"
+        )
+
+    tdtype = DUMP_DTYPES[dtype]
+    writer = _ShardWriter(out_dir, layers, N, D, tdtype, dtype, capture_mlp_input, tokens_per_shard, n_target)
+    windows = iter_windows(n_stream, window, stride)
+    device = models.model_device(model)
+    # Run only the backbone (no LM head: logits over a large vocab would dwarf the activations) and
+    # stop the forward once the deepest requested layer has been captured.
+    backbone = getattr(model, "base_model", model)
+    last_module = models.pre_activation_modules(model)[max(layers)]
+
+    def stop_hook(module, args, output):
+        raise _StopForward
+
+    bar = None
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_target, unit="tok", desc=f"dump {out_dir.name}")
+        except ImportError:  # pragma: no cover
+            bar = None
+
+    recorded = 0
+    with models.capture_pre_activations(model, layers, capture_input=capture_mlp_input) as cap, torch.inference_mode():
+        stop_handle = last_module.register_forward_hook(stop_hook)
+        try:
+            for batch in _batches(windows, batch_size):
+                if recorded >= n_target:
+                    break
+                rows = np.stack([ids[w.start : w.end] for w in batch])
+                if bos:
+                    rows = np.concatenate([np.full((len(batch), 1), bos_token_id, np.int64), rows], axis=1)
+                input_ids = torch.from_numpy(rows).to(device)
+                cap.clear()
+                try:
+                    backbone(input_ids=input_ids, use_cache=False)
+                except _StopForward:
+                    pass
+                missing = [l for l in layers if l not in cap.pre_activation]
+                if missing:
+                    raise RuntimeError(f"forward did not reach the pre-activation modules of layers {missing}")
+
+                # kept positions per window, in model-input coordinates, truncated to max_tokens
+                keep: list[tuple[int, int]] = []
+                budget = n_target - recorded
+                for w in batch:
+                    lo = w.keep_from - w.start + bos
+                    hi = w.end - w.start + bos
+                    hi = min(hi, lo + budget)
+                    budget -= hi - lo
+                    keep.append((lo, hi))
+                for l in layers:
+                    _check_finite("pre-activation", l, cap.pre_activation[l], batch, keep, bos)
+                    if capture_mlp_input:
+                        _check_finite("MLP input", l, cap.mlp_input[l], batch, keep, bos)
+
+                # gather the kept rows of the whole batch on the device, then one copy per tensor
+                kept = [(b, lo, hi) for b, (lo, hi) in enumerate(keep) if hi > lo]
+                out: dict[str, torch.Tensor] = {}
+                for l in layers:
+                    out[f"pre_activation.{l}"] = _gather(cap.pre_activation[l], kept, tdtype)
+                    if capture_mlp_input:
+                        out[f"mlp_input.{l}"] = _gather(cap.mlp_input[l], kept, tdtype)
+                cap.clear()
+                spans = [(batch[b].start + lo - bos, batch[b].start + hi - bos) for b, lo, hi in kept]
+                out["token_ids"] = torch.from_numpy(np.concatenate([ids[a:z] for a, z in spans]))
+                out["offsets"] = torch.from_numpy(np.concatenate([offsets[a:z] for a, z in spans]))
+                out["position"] = torch.from_numpy(
+                    np.concatenate([np.arange(lo - bos, hi - bos, dtype=np.int64) for _, lo, hi in kept])
+                )
+                n_new = int(out["token_ids"].shape[0])
+                writer.add(out)
+                recorded += n_new
+                if bar is not None:
+                    bar.update(n_new)
+        finally:
+            stop_handle.remove()
+            if bar is not None:
+                bar.close()
+    writer.flush()
+    if writer.written != n_target:  # pragma: no cover - internal invariant
+        raise RuntimeError(f"dumped {writer.written} tokens, expected {n_target}")
+
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "n_tokens": writer.written,
+        "max_tokens": max_tokens,
+        "layers": layers,
+        "n_layers_model": n_layers_total,
+        "n_neurons": N,
+        "d_model": D,
+        "dtype": dtype,
+        "model_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "window": window,
+        "stride": stride,
+        "bos_token_id": bos_token_id,
+        "capture_mlp_input": capture_mlp_input,
+        "tokens_per_shard": tokens_per_shard,
+        "estimated_bytes": estimate,
+        "architecture": models.arch_spec(model).name,
+        "shards": writer.shards,
+        "meta": dict(meta or {}),
+    }
+    write_json(out_dir / MANIFEST, manifest)
+    return manifest
+
+
+class ActivationReader:
+    """Lazy reader of a dump directory: reads only the requested tensors (and columns) from each shard."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        mpath = self.path / MANIFEST
+        if not mpath.is_file():
+            raise FileNotFoundError(
+                f"activation dump {self.path} has no {MANIFEST} (missing, or the dump did not finish)"
+            )
+        self.manifest: dict = read_json(mpath)
+        if self.manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{mpath}: format_version {self.manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+            )
+        self.layers: list[int] = [int(l) for l in self.manifest["layers"]]
+        self.n_tokens: int = int(self.manifest["n_tokens"])
+        self.has_mlp_input: bool = bool(self.manifest["capture_mlp_input"])
+        self.dtype: str = self.manifest["dtype"]
+        self.shards: list[dict] = list(self.manifest["shards"])
+        self._files: list[Path] = []
+        for s in self.shards:
+            f = self.path / s["file"]
+            if not f.is_file():
+                raise FileNotFoundError(f"activation dump {self.path}: shard {f} is missing")
+            size = f.stat().st_size
+            if size != int(s["bytes"]):
+                raise ValueError(
+                    f"activation dump {self.path}: shard {f} has {size} bytes, manifest says {s['bytes']} "
+                    f"(truncated or rewritten)"
+                )
+            self._files.append(f)
+        self._bounds = np.cumsum([0] + [int(s["n_tokens"]) for s in self.shards])
+        if int(self._bounds[-1]) != self.n_tokens:
+            raise ValueError(f"{mpath}: shards hold {int(self._bounds[-1])} tokens, manifest says {self.n_tokens}")
+
+    def __repr__(self) -> str:
+        return f"ActivationReader({str(self.path)!r}, n_tokens={self.n_tokens}, layers={self.layers})"
+
+    def _check_layer(self, layer: int) -> int:
+        layer = int(layer)
+        if layer not in self.layers:
+            raise KeyError(f"layer {layer} not in activation dump {self.path} (layers {self.layers})")
+        return layer
+
+    def n_neurons(self, layer: int | None = None) -> int:
+        if layer is not None:
+            self._check_layer(layer)
+        return int(self.manifest["n_neurons"])
+
+    @property
+    def d_model(self) -> int:
+        return int(self.manifest["d_model"])
+
+    @property
+    def meta(self) -> dict:
+        return self.manifest.get("meta", {})
+
+    @staticmethod
+    def _to_numpy(t: torch.Tensor, dtype=np.float32) -> np.ndarray:
+        if t.is_floating_point():
+            t = t.to(torch.float32)
+        return t.numpy().astype(dtype, copy=False)
+
+    def iter_pre_activation(self, layer: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Per-shard blocks [t_k, stop-start] float32, in token order (memory bounded by one shard)."""
+        layer = self._check_layer(layer)
+        name = f"pre_activation.{layer}"
+        start, stop, _ = slice(start, stop).indices(self.n_neurons())
+        for f in self._files:
+            with safe_open(str(f), framework="pt") as fh:
+                yield self._to_numpy(fh.get_slice(name)[:, start:stop])
+
+    def read_pre_activation(self, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Neurons ``start:stop`` of ``layer`` for all tokens: [n_tokens, stop-start] float32."""
+        layer = self._check_layer(layer)
+        start, stop, _ = slice(start, stop).indices(self.n_neurons())
+        out = np.empty((self.n_tokens, max(stop - start, 0)), dtype=np.float32)
+        for k, block in enumerate(self.iter_pre_activation(layer, start, stop)):
+            out[self._bounds[k] : self._bounds[k + 1]] = block
+        return out
+
+    def read_mlp_input(self, layer: int, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """MLP inputs of ``layer``: [n_tokens, d] float32, or only the given token ``rows`` (in that order)."""
+        if not self.has_mlp_input:
+            raise KeyError(f"activation dump {self.path} was written without MLP inputs")
+        layer = self._check_layer(layer)
+        name = f"mlp_input.{layer}"
+        if rows is None:
+            out = np.empty((self.n_tokens, self.d_model), dtype=np.float32)
+            for k, f in enumerate(self._files):
+                with safe_open(str(f), framework="pt") as fh:
+                    out[self._bounds[k] : self._bounds[k + 1]] = self._to_numpy(fh.get_tensor(name))
+            return out
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_tokens):
+            raise IndexError(f"rows out of range [0, {self.n_tokens})")
+        out = np.empty((rows.size, self.d_model), dtype=np.float32)
+        shard_of = np.searchsorted(self._bounds, rows, side="right") - 1
+        for k in np.unique(shard_of):
+            sel = np.nonzero(shard_of == k)[0]
+            local = rows[sel] - self._bounds[k]
+            lo, hi = int(local.min()), int(local.max()) + 1
+            with safe_open(str(self._files[k]), framework="pt") as fh:
+                block = self._to_numpy(fh.get_slice(name)[lo:hi])
+            out[sel] = block[local - lo]
+        return out
+
+    def _read_index(self, name: str) -> np.ndarray:
+        parts = []
+        for f in self._files:
+            with safe_open(str(f), framework="pt") as fh:
+                parts.append(fh.get_tensor(name).numpy())
+        if not parts:
+            return np.zeros((0, 2) if name == "offsets" else (0,), dtype=np.int64)
+        return np.concatenate(parts).astype(np.int64, copy=False)
+
+    def token_ids(self) -> np.ndarray:
+        return self._read_index("token_ids")
+
+    def offsets(self) -> np.ndarray:
+        return self._read_index("offsets")
+
+    def positions(self) -> np.ndarray:
+        return self._read_index("position")

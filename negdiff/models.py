@@ -1,0 +1,315 @@
+"""The one table of supported architectures, model loading, and the pre-activation capture hook.
+
+Every architecture-specific fact the pipeline needs lives in :data:`ARCHITECTURES`: where the blocks
+are, which module inside a block produces the MLP *pre-activation* (the input to the nonlinearity;
+for SiLU-gated MLPs the gate projection), and which nonlinearity follows. Everything else (capture,
+dumps, interventions) goes through :func:`pre_activation_modules`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str  # config.model_type
+    layers: str  # dotted path (from the top-level model) to the ModuleList of blocks
+    pre_activation: str  # dotted path inside a block to the module whose OUTPUT is the pre-activation
+    activation: str  # the nonlinearity applied to that output: "silu" | "gelu" | "relu" | "gelu_new"
+    gated: bool  # SiLU-gated MLP (llama family): act(gate_proj(x)) * up_proj(x)
+
+
+def _llama_like(name: str) -> ArchSpec:
+    return ArchSpec(name, "model.layers", "mlp.gate_proj", "silu", True)
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    "llama": _llama_like("llama"),
+    "mistral": _llama_like("mistral"),
+    "qwen2": _llama_like("qwen2"),
+    "qwen3": _llama_like("qwen3"),
+    "gpt_neox": ArchSpec("gpt_neox", "gpt_neox.layers", "mlp.dense_h_to_4h", "gelu", False),
+    "opt": ArchSpec("opt", "model.decoder.layers", "fc1", "relu", False),
+    "gpt2": ArchSpec("gpt2", "transformer.h", "mlp.c_fc", "gelu_new", False),
+}
+
+
+def arch_spec(model_or_config: Any) -> ArchSpec:
+    """The :class:`ArchSpec` for a model, a config, or a ``model_type`` string."""
+    if isinstance(model_or_config, str):
+        model_type = model_or_config
+    else:
+        config = getattr(model_or_config, "config", model_or_config)
+        model_type = getattr(config, "model_type", None)
+    spec = ARCHITECTURES.get(model_type) if model_type is not None else None
+    if spec is None:
+        raise ValueError(
+            f"unsupported architecture {model_type!r}; supported: {', '.join(sorted(ARCHITECTURES))}"
+        )
+    return spec
+
+
+def _get_path(root: nn.Module, dotted: str) -> Any:
+    obj: Any = root
+    for part in dotted.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AttributeError(
+                f"{type(root).__name__} has no submodule {dotted!r} (missing {part!r})"
+            ) from None
+    return obj
+
+
+def block_modules(model: nn.Module) -> list[nn.Module]:
+    """The transformer blocks, in order."""
+    spec = arch_spec(model)
+    return list(_get_path(model, spec.layers))
+
+
+def pre_activation_modules(model: nn.Module) -> list[nn.Module]:
+    """One module per layer whose forward output is that layer's MLP pre-activation [..., n_neurons].
+
+    Forward hooks on these modules see (and may replace) the pre-activation; capture and intervention
+    context managers both build on this list. The output is [B, T, n_neurons] except for OPT, whose
+    MLP runs on tokens flattened to [B*T, n_neurons]; a per-neuron edit (mask over the last dim)
+    works on either.
+    """
+    spec = arch_spec(model)
+    return [_get_path(block, spec.pre_activation) for block in block_modules(model)]
+
+
+def _linear_shape(module: nn.Module) -> tuple[int, int]:
+    """(in_features, out_features) of an nn.Linear or a GPT-2 style Conv1D."""
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features
+    weight = getattr(module, "weight", None)
+    if weight is not None and hasattr(module, "nf"):  # transformers.pytorch_utils.Conv1D: x @ W + b
+        return int(weight.shape[0]), int(module.nf)
+    if weight is not None and weight.dim() == 2:
+        return int(weight.shape[1]), int(weight.shape[0])
+    raise TypeError(f"cannot read the shape of pre-activation module {type(module).__name__}")
+
+
+def n_neurons(model: nn.Module) -> int:
+    """MLP width (the pre-activation dimension); equal across layers for every supported arch."""
+    return _linear_shape(pre_activation_modules(model)[0])[1]
+
+
+def d_model(model: nn.Module) -> int:
+    """Width of the MLP input (the residual stream)."""
+    return _linear_shape(pre_activation_modules(model)[0])[0]
+
+
+def n_layers(model: nn.Module) -> int:
+    return len(block_modules(model))
+
+
+# --------------------------------------------------------------------------------------------------
+# loading
+
+
+def _looks_local(path: str) -> bool:
+    """True for things that can only be a filesystem path, not a hub id ("name" or "org/name")."""
+    if os.path.isabs(path) or path.startswith((".", "~")) or "\\" in path:
+        return True
+    return path.count("/") > 1
+
+
+def _dtype_kw() -> str:
+    """``dtype`` on transformers >= 4.56, ``torch_dtype`` before that."""
+    import transformers
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+def torch_dtype(name: str | torch.dtype) -> torch.dtype:
+    if isinstance(name, torch.dtype):
+        return name
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype {name!r}; expected one of {sorted(_DTYPES)}") from None
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    dtype: str | torch.dtype = "float32",
+    device: str | torch.device = "cpu",
+    device_map: Any = None,
+    trust_remote_code: bool = False,
+    tokenizer_path: str | os.PathLike | None = None,
+    **kw: Any,
+):
+    """Load ``(model, tokenizer)`` from a local directory or hub id; the model is in eval mode.
+
+    The architecture must be one of :data:`ARCHITECTURES` (checked from the config before the weights
+    are read). Local directories holding ``*.safetensors`` are loaded from safetensors only. The
+    tokenizer comes from ``tokenizer_path`` if given, else from ``path``; extra ``kw`` go to the model.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    path_s = os.fspath(path)
+    local = Path(path_s).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise NotADirectoryError(f"model path {path_s} is not a directory")
+        path_s = str(local)
+    elif _looks_local(path_s):
+        raise FileNotFoundError(f"model directory {path_s} does not exist")
+
+    common: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    config = AutoConfig.from_pretrained(path_s, **common)
+    arch_spec(config)  # fail early on unsupported architectures
+
+    load_kw: dict[str, Any] = dict(common)
+    load_kw[_dtype_kw()] = torch_dtype(dtype)
+    if device_map is not None:
+        load_kw["device_map"] = device_map
+    if local.is_dir() and any(local.glob("*.safetensors")):
+        load_kw["use_safetensors"] = True
+    load_kw.update(kw)
+    model = AutoModelForCausalLM.from_pretrained(path_s, config=config, **load_kw)
+    if device_map is None:
+        model.to(device)
+    model.eval()
+    tokenizer = load_tokenizer(path_s if tokenizer_path is None else tokenizer_path, **common)
+    return model, tokenizer
+
+
+_GENERIC_TOKENIZER_CLASSES = {"PreTrainedTokenizerFast", "TokenizersBackend"}
+
+
+def load_tokenizer(path: str | os.PathLike, **kw: Any):
+    """Fast tokenizer from ``path``.
+
+    A tokenizer saved as a plain ``PreTrainedTokenizerFast`` (our own trained tokenizers) is loaded as
+    exactly that: ``AutoTokenizer`` in transformers 5 would otherwise pick the model-specific class from
+    a ``config.json`` in the same directory (e.g. ``Qwen2Tokenizer``) and replace the saved
+    pre-tokenizer with that model's own.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    path_s = os.fspath(path)
+    cfg_file = Path(path_s) / "tokenizer_config.json"
+    if cfg_file.is_file():
+        try:
+            tok_class = json.loads(cfg_file.read_text(encoding="utf-8")).get("tokenizer_class")
+        except (json.JSONDecodeError, AttributeError):
+            tok_class = None
+        if tok_class in _GENERIC_TOKENIZER_CLASSES and (Path(path_s) / "tokenizer.json").is_file():
+            return PreTrainedTokenizerFast.from_pretrained(path_s, **kw)
+    return AutoTokenizer.from_pretrained(path_s, use_fast=True, **kw)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Device that inputs should go to (the embedding's device under a device_map)."""
+    try:
+        return model.get_input_embeddings().weight.device
+    except (AttributeError, NotImplementedError):
+        return next(model.parameters()).device
+
+
+# --------------------------------------------------------------------------------------------------
+# capture
+
+
+@dataclass
+class Capture:
+    """Filled by :func:`capture_pre_activations`; each forward overwrites the entries."""
+
+    layers: list[int]
+    pre_activation: dict[int, torch.Tensor] = field(default_factory=dict)
+    mlp_input: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.pre_activation.clear()
+        self.mlp_input.clear()
+
+
+def _check_layers(model: nn.Module, layers: list[int]) -> tuple[list[nn.Module], list[int]]:
+    modules = pre_activation_modules(model)
+    layers = [int(l) for l in layers]
+    bad = [l for l in layers if not 0 <= l < len(modules)]
+    if bad:
+        raise IndexError(f"layers {bad} out of range: model has {len(modules)} layers")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"duplicate layers in {layers}")
+    return modules, layers
+
+
+@contextlib.contextmanager
+def capture_pre_activations(
+    model: nn.Module, layers: list[int] | None = None, *, capture_input: bool = False
+) -> Iterator[Capture]:
+    """Record each listed layer's pre-activation (and, if asked, the MLP input) on every forward.
+
+    ``Capture.pre_activation[l]`` is the output of ``pre_activation_modules(model)[l]`` (detached, not
+    copied), shaped [B, T, n_neurons]; ``Capture.mlp_input[l]`` its first positional input [B, T, d].
+    ``layers=None`` means all layers. OPT applies its MLP to hidden states flattened to [B*T, d]; the
+    captured tensors are reshaped back to [B, T, ...] (a view of the same values), using the shape of
+    the block's input recorded by a forward pre-hook on the block.
+    The hooks are removed on exit, also when the body raises.
+    """
+    modules = pre_activation_modules(model)
+    if layers is None:
+        layers = list(range(len(modules)))
+    modules, layers = _check_layers(model, layers)
+    blocks = block_modules(model)
+    cap = Capture(layers=list(layers))
+    handles = []
+    lead_shape: dict[int, torch.Size] = {}
+
+    def make_block_hook(layer: int):
+        def block_hook(module, args, kwargs):
+            hidden = args[0] if args else kwargs.get("hidden_states")
+            if isinstance(hidden, torch.Tensor):
+                lead_shape[layer] = hidden.shape[:-1]
+
+        return block_hook
+
+    def unflatten(layer: int, t: torch.Tensor) -> torch.Tensor:
+        # OPT runs its MLP on hidden states flattened to [B*T, d]; report [B, T, ...] like the others
+        lead = lead_shape.get(layer)
+        if lead is not None and t.shape[:-1] != lead and t.shape[:-1].numel() == lead.numel():
+            t = t.reshape(*lead, t.shape[-1])
+        return t
+
+    def make_hook(layer: int):
+        def hook(module, args, output):
+            cap.pre_activation[layer] = unflatten(layer, output.detach())
+            if capture_input:
+                cap.mlp_input[layer] = unflatten(layer, args[0].detach())
+
+        return hook
+
+    try:
+        for layer in layers:
+            handles.append(blocks[layer].register_forward_pre_hook(make_block_hook(layer), with_kwargs=True))
+            handles.append(modules[layer].register_forward_hook(make_hook(layer)))
+        yield cap
+    finally:
+        for h in handles:
+            h.remove()

@@ -1,0 +1,104 @@
+"""Shared fixtures: tiny randomly initialised Hugging Face models, one per supported architecture.
+
+Nothing is downloaded: each model is built from a config, seeded, and saved with ``save_pretrained``
+(safetensors) together with a tiny word-level fast tokenizer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ARCHS = ["llama", "mistral", "qwen2", "qwen3", "gpt_neox", "opt", "gpt2"]
+
+TINY_VOCAB = 100
+TINY_HIDDEN = 32
+TINY_LAYERS = 2
+TINY_INTERMEDIATE = 64
+TINY_CONTEXT = 128
+
+_WORDS = (
+    "the cat sat on a mat and the dog ran to the park while birds sang in tall trees "
+    "she reads books every night because stories make her happy . , ! ?"
+).split()
+
+
+def tiny_config(arch: str):
+    import transformers as T
+
+    common = dict(vocab_size=TINY_VOCAB, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    if arch in ("llama", "mistral", "qwen2", "qwen3"):
+        cls = {"llama": T.LlamaConfig, "mistral": T.MistralConfig, "qwen2": T.Qwen2Config, "qwen3": T.Qwen3Config}[arch]
+        extra = {"head_dim": 8} if arch == "qwen3" else {}
+        return cls(hidden_size=TINY_HIDDEN, intermediate_size=TINY_INTERMEDIATE, num_hidden_layers=TINY_LAYERS,
+                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=TINY_CONTEXT,
+                   tie_word_embeddings=False, **extra, **common)
+    if arch == "gpt_neox":
+        return T.GPTNeoXConfig(hidden_size=TINY_HIDDEN, intermediate_size=TINY_INTERMEDIATE,
+                               num_hidden_layers=TINY_LAYERS, num_attention_heads=4,
+                               max_position_embeddings=TINY_CONTEXT, **common)
+    if arch == "opt":
+        return T.OPTConfig(hidden_size=TINY_HIDDEN, ffn_dim=TINY_INTERMEDIATE, num_hidden_layers=TINY_LAYERS,
+                           num_attention_heads=4, max_position_embeddings=TINY_CONTEXT,
+                           word_embed_proj_dim=TINY_HIDDEN, **common)
+    if arch == "gpt2":
+        return T.GPT2Config(n_embd=TINY_HIDDEN, n_inner=TINY_INTERMEDIATE, n_layer=TINY_LAYERS, n_head=4,
+                            n_positions=TINY_CONTEXT, **common)
+    raise KeyError(arch)
+
+
+def build_tiny_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    vocab = {tok: i for i, tok in enumerate(specials)}
+    for w in _WORDS:
+        if w not in vocab and len(vocab) < TINY_VOCAB:
+            vocab[w] = len(vocab)
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                                   unk_token="<unk>")
+
+
+def build_tiny_model(arch: str, seed: int = 0):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(tiny_config(arch))
+    # spread the (otherwise tiny, N(0, 0.02)) weights so pre-activations are O(1) and of both signs
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.3)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_model(tmp_path_factory):
+    """Factory ``tiny_hf_model(arch) -> Path``: a saved tiny model + tokenizer dir (built once per arch)."""
+    cache: dict[str, Path] = {}
+
+    def make(arch: str) -> Path:
+        if arch not in cache:
+            path = tmp_path_factory.mktemp(f"tiny-{arch}")
+            build_tiny_model(arch).save_pretrained(path, safe_serialization=True)
+            build_tiny_tokenizer().save_pretrained(path)
+            cache[arch] = path
+        return cache[arch]
+
+    return make
+
+
+@pytest.fixture(scope="session", params=ARCHS)
+def tiny_model_path(request, tiny_hf_model) -> Path:
+    """Parametrised over every supported architecture."""
+    return tiny_hf_model(request.param)
