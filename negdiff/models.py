@@ -3,7 +3,8 @@
 Every architecture-specific fact the pipeline needs lives in :data:`ARCHITECTURES`: where the blocks
 are, which module inside a block produces the MLP *pre-activation* (the input to the nonlinearity;
 for SiLU-gated MLPs the gate projection), and which nonlinearity follows. Everything else (capture,
-dumps, interventions) goes through :func:`pre_activation_modules`.
+dumps) goes through :func:`pre_activation_modules`; interventions hook the nonlinearity module of
+each block (:func:`activation_modules`), whose input is that pre-activation.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ class ArchSpec:
     pre_activation: str  # dotted path inside a block to the module whose OUTPUT is the pre-activation
     activation: str  # the nonlinearity applied to that output: "silu" | "gelu" | "relu" | "gelu_new"
     gated: bool  # SiLU-gated MLP (llama family): act(gate_proj(x)) * up_proj(x)
+    # dotted path inside a block to the nonlinearity module: a per-layer instance, called exactly once
+    # per forward with exactly the pre-activation as its only input (interventions hook its output)
+    activation_module: str = ""
 
 
 def _llama_like(name: str) -> ArchSpec:
-    return ArchSpec(name, "model.layers", "mlp.gate_proj", "silu", True)
+    return ArchSpec(name, "model.layers", "mlp.gate_proj", "silu", True, "mlp.act_fn")
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -37,9 +41,9 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "mistral": _llama_like("mistral"),
     "qwen2": _llama_like("qwen2"),
     "qwen3": _llama_like("qwen3"),
-    "gpt_neox": ArchSpec("gpt_neox", "gpt_neox.layers", "mlp.dense_h_to_4h", "gelu", False),
-    "opt": ArchSpec("opt", "model.decoder.layers", "fc1", "relu", False),
-    "gpt2": ArchSpec("gpt2", "transformer.h", "mlp.c_fc", "gelu_new", False),
+    "gpt_neox": ArchSpec("gpt_neox", "gpt_neox.layers", "mlp.dense_h_to_4h", "gelu", False, "mlp.act"),
+    "opt": ArchSpec("opt", "model.decoder.layers", "fc1", "relu", False, "activation_fn"),
+    "gpt2": ArchSpec("gpt2", "transformer.h", "mlp.c_fc", "gelu_new", False, "mlp.act"),
 }
 
 
@@ -86,6 +90,27 @@ def pre_activation_modules(model: nn.Module) -> list[nn.Module]:
     """
     spec = arch_spec(model)
     return [_get_path(block, spec.pre_activation) for block in block_modules(model)]
+
+
+def activation_modules(model: nn.Module) -> list[nn.Module]:
+    """One module per layer: the MLP nonlinearity, whose (only) input is that layer's pre-activation.
+
+    Its forward input equals the output of ``pre_activation_modules(model)[l]`` (same shape, also
+    [B*T, n_neurons] for OPT) and its output is the post-activation, so a forward hook on it can
+    replace the post-activation as a function of the pre-activation (see :mod:`negdiff.interventions`).
+    Raises if the architecture has no ``activation_module`` entry or if two layers share one module
+    instance (a hook would then fire for several layers).
+    """
+    spec = arch_spec(model)
+    if not spec.activation_module:
+        raise ValueError(f"architecture {spec.name!r} has no activation_module in ARCHITECTURES")
+    mods = [_get_path(block, spec.activation_module) for block in block_modules(model)]
+    if len({id(m) for m in mods}) != len(mods):
+        raise ValueError(
+            f"{spec.name}: the activation module {spec.activation_module!r} is shared between layers; "
+            "per-layer hooks on it are impossible"
+        )
+    return mods
 
 
 def _linear_shape(module: nn.Module) -> tuple[int, int]:

@@ -8,10 +8,10 @@ rule dump_activations:
     output:
         directory("results/activations/{model}/{checkpoint}"),
     params:
-        activations={k: v for k, v in config["activations"].items() if k != "checkpoints"},
+        activations=section("activations", exclude=["checkpoints"]),
         device=config["device"],
-        source=lambda wc: config["models"][wc.model],
-        code=code_fingerprint("activations", "models", "data", "io", "runtime"),
+        source=lambda wc: canonical(config["models"][wc.model]),
+        code=code_fingerprint("activations", "models", "tokenizer", "data", "io", "runtime"),
     log:
         log_path("dump_activations", "{model}", "{checkpoint}"),
     conda:

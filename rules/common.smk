@@ -28,6 +28,20 @@ def code_fingerprint(*modules):
     return h.hexdigest()[:16]
 
 
+def canonical(value):
+    """Config values with dict keys sorted, so reordering keys in a YAML file reruns nothing."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
+def section(name, exclude=()):
+    """A config section as a params value (canonical, minus keys the rule does not depend on)."""
+    return canonical({k: v for k, v in config[name].items() if k not in exclude})
+
+
 def log_path(rule_name, *keys):
     return os.path.join("results", "logs", rule_name, *keys) + ".log"
 

@@ -10,7 +10,7 @@ rule make_corpus:
         nonsyntactic=directory("results/corpus/nonsyntactic"),
         manifest="results/corpus/manifest.json",
     params:
-        corpus=config["corpus"],
+        corpus=section("corpus"),
         code=code_fingerprint("corpus", "io", "runtime"),
     log:
         log_path("make_corpus"),
@@ -30,7 +30,7 @@ rule train_tokenizer:
     output:
         directory("results/tokenizer"),
     params:
-        tokenizer=config["tokenizer"],
+        tokenizer=section("tokenizer"),
         code=code_fingerprint("tokenizer", "io", "runtime"),
     log:
         log_path("train_tokenizer"),

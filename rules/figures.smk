@@ -9,7 +9,7 @@ rule figure_neuron_example:
     output:
         "results/figures/neuron_example.pdf",
     params:
-        figures={k: config["figures"][k] for k in ("example_layer", "example_pairs", "scatter_pairs")},
+        figures=canonical({k: config["figures"][k] for k in ("example_layer", "example_pairs", "scatter_pairs")}),
         model=EXAMPLE_MODEL,
         checkpoint=lambda wc: example_checkpoint(),
         seed=config["scoring"]["seed"],

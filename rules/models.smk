@@ -11,8 +11,8 @@ rule train_model:
     wildcard_constraints:
         model="|".join(TRAIN_MODELS) or "NO_TRAINED_MODELS",
     params:
-        model=lambda wc: config["models"][wc.model],
-        training=config["training"],
+        model=lambda wc: canonical(config["models"][wc.model]),
+        training=section("training"),
         checkpoints=lambda wc: checkpoint_steps(config["training"]["steps"], config["training"]["first_checkpoint"]),
         code=code_fingerprint("training", "data", "evals", "config", "io", "runtime"),
     log:

@@ -7,7 +7,7 @@ rule score_neurons:
     output:
         "results/scores/{model}/{checkpoint}.parquet",
     params:
-        scoring=config["scoring"],
+        scoring=section("scoring"),
         code=code_fingerprint("scoring", "activations", "io", "runtime"),
     log:
         log_path("score_neurons", "{model}", "{checkpoint}"),

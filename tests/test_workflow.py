@@ -71,7 +71,7 @@ def test_dry_run_api_plans_default_dag(tmp_path):
         )
         dag = wf.dag(DAGSettings(targets={"all"}))
         dag.execute_workflow(executor="dryrun")
-        planned = Counter(job.rule.name for job in wf._workflow.dag.needrun_jobs())
+        planned = Counter(job.rule.name for job in wf._workflow.dag.jobs)
     assert planned == {
         "make_corpus": 1,
         "train_tokenizer": 1,

@@ -3,6 +3,7 @@ from pathlib import Path
 from negdiff.activations import dump_activations
 from negdiff.data import encode_text, read_text
 from negdiff.models import load_model
+from negdiff.tokenizer import bos_token_id
 from negdiff.runtime import job
 
 with job(snakemake) as log:
@@ -14,18 +15,20 @@ with job(snakemake) as log:
     stream = encode_text(tokenizer, text, max_tokens=cfg["max_tokens"])
     log.info("%d tokens from %s", len(stream), snakemake.input.text)
     layers = None if cfg["layers"] == "all" else list(cfg["layers"])
+    bos = bos_token_id(tokenizer) if cfg["prepend_bos"] else None
     manifest = dump_activations(
         model,
         stream,
         snakemake.output[0],
         layers=layers,
-        window=cfg["window"],
+        window=cfg["window"] - (bos is not None),
         stride=cfg["stride"],
         max_tokens=cfg["max_tokens"],
         tokens_per_shard=cfg["tokens_per_shard"],
         dtype=cfg["dtype"],
         capture_mlp_input=cfg["capture_mlp_input"],
         batch_size=cfg["batch_size"],
+        bos_token_id=bos,
         meta={
             "model": snakemake.wildcards.model,
             "checkpoint": checkpoint,

@@ -1,0 +1,193 @@
+"""Neuron-level interventions on the MLP nonlinearity, one mask-based mechanism for every architecture.
+
+For a neuron with pre-activation ``a`` and base nonlinearity ``act`` (SiLU / GELU / ReLU, see
+:data:`negdiff.models.ARCHITECTURES`), the operations replace the neuron's *output* ``act(a)``:
+
+============  ===========================  ==================================================
+operation     definition                   output for a masked neuron
+============  ===========================  ==================================================
+neg_zero      a' = max(a, 0)               0 where a < 0, act(a) otherwise (the paper's main
+                                           intervention: the negative region is removed)
+full          a' = 0                       0 (the neuron is removed)
+pos_zero      a' = min(a, 0)               0 where a > 0, act(a) otherwise
+sign_flip     |act(a)| where act(a) < 0    -act(a) where act(a) < 0, act(a) otherwise
+pos_relu      identity for a > 0           a where a > 0, act(a) otherwise
+============  ===========================  ==================================================
+
+Every operation is a function of ``a`` and ``act(a)`` alone (all supported nonlinearities have
+``act(0) == 0``), so one mechanism serves all of them: a forward hook on each layer's nonlinearity
+module (:func:`negdiff.models.activation_modules`) reads the module's input ``a`` and its output
+``act(a)`` and returns ``torch.where(mask, new, out)``. Unmasked neurons, and masked neurons outside
+the operation's region, keep the original output tensor's values bit for bit. The mask is over the
+last dimension, so OPT's flattened [B*T, N] MLP activations work unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable, Iterator, Mapping
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from negdiff import models
+
+__all__ = ["OPERATIONS", "apply_operation", "intervene", "masks_from_selection"]
+
+OPERATIONS: tuple[str, ...] = ("neg_zero", "full", "pos_zero", "sign_flip", "pos_relu")
+
+# Nonlinearities with act(0) == 0: neg_zero / full / pos_zero rely on it.
+_ZERO_AT_ZERO = frozenset({"silu", "gelu", "gelu_new", "relu"})
+
+
+def _check_operation(operation: str) -> None:
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown operation {operation!r}; expected one of {', '.join(OPERATIONS)}")
+
+
+def apply_operation(a: torch.Tensor, out: torch.Tensor, operation: str, mask: torch.Tensor) -> torch.Tensor:
+    """The post-activation after ``operation`` on the neurons selected by ``mask``.
+
+    ``a`` is the pre-activation and ``out = act(a)`` the unmodified post-activation (same shape,
+    [..., N]); ``mask`` is bool [N] (broadcast over the leading dims) or of ``a``'s full shape.
+    Assumes ``act(0) == 0``. Returns a new tensor; elements outside ``mask`` (and masked elements
+    the operation leaves alone) are taken from ``out`` unchanged.
+    """
+    _check_operation(operation)
+    if a.shape != out.shape:
+        raise ValueError(f"pre-activation shape {tuple(a.shape)} != output shape {tuple(out.shape)}")
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor, got {mask.dtype}")
+    zero = out.new_zeros(())
+    if operation == "neg_zero":
+        new = torch.where(a < 0, zero, out)
+    elif operation == "full":
+        new = zero.expand_as(out)
+    elif operation == "pos_zero":
+        new = torch.where(a > 0, zero, out)
+    elif operation == "sign_flip":
+        new = torch.where(out < 0, -out, out)
+    else:  # pos_relu
+        new = torch.where(a > 0, a.to(out.dtype), out)
+    return torch.where(mask.to(out.device), new, out)
+
+
+def _as_bool_mask(layer: int, mask, n_neurons: int) -> torch.Tensor:
+    if isinstance(mask, torch.Tensor):
+        t = mask.detach()
+    else:
+        arr = np.asarray(mask)
+        if arr.dtype != np.bool_:
+            raise TypeError(f"layer {layer}: neuron mask must be boolean, got dtype {arr.dtype}")
+        t = torch.from_numpy(arr.copy())
+    if t.dtype != torch.bool:
+        raise TypeError(f"layer {layer}: neuron mask must be boolean, got dtype {t.dtype}")
+    if tuple(t.shape) != (n_neurons,):
+        raise ValueError(
+            f"layer {layer}: neuron mask has shape {tuple(t.shape)}, expected ({n_neurons},) "
+            f"(one entry per MLP neuron)"
+        )
+    return t
+
+
+def _validated_masks(model: nn.Module, neuron_mask: Mapping[int, object]) -> dict[int, torch.Tensor]:
+    n_layers = models.n_layers(model)
+    n_neurons = models.n_neurons(model)
+    masks: dict[int, torch.Tensor] = {}
+    for layer, mask in neuron_mask.items():
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer keys must be ints, got {layer!r}")
+        layer = int(layer)
+        if not 0 <= layer < n_layers:
+            raise IndexError(f"layer {layer} out of range: model has {n_layers} layers")
+        masks[layer] = _as_bool_mask(layer, mask, n_neurons)
+    return masks
+
+
+@contextlib.contextmanager
+def intervene(model: nn.Module, neuron_mask: Mapping[int, np.ndarray | torch.Tensor],
+              operation: str) -> Iterator[None]:
+    """Apply ``operation`` to the masked neurons of every listed layer during the ``with`` body.
+
+    ``neuron_mask`` maps layer index -> bool [n_neurons]; absent layers (and all-False masks) are left
+    untouched, so an empty dict is a no-op. Shapes, layer indices and the operation name are checked
+    before any hook is registered; the hooks are removed on exit, also when the body raises.
+    Hooks registered later on the same modules (e.g. captures) see the modified output.
+    """
+    _check_operation(operation)
+    spec = models.arch_spec(model)
+    if operation in ("neg_zero", "full", "pos_zero") and spec.activation not in _ZERO_AT_ZERO:
+        raise ValueError(f"{spec.name}: nonlinearity {spec.activation!r} is not known to satisfy act(0) == 0")
+    masks = _validated_masks(model, neuron_mask)
+    act_modules = models.activation_modules(model)
+    handles = []
+
+    def make_hook(layer: int, mask: torch.Tensor):
+        per_device: dict[torch.device, torch.Tensor] = {}
+
+        def hook(module, args, output):
+            a = args[0]
+            if a.shape[-1] != mask.shape[0] or output.shape != a.shape:
+                raise RuntimeError(
+                    f"layer {layer}: activation module input {tuple(a.shape)} / output "
+                    f"{tuple(output.shape)} do not match the neuron mask ({mask.shape[0]},)"
+                )
+            m = per_device.get(output.device)
+            if m is None:
+                m = per_device[output.device] = mask.to(output.device)
+            return apply_operation(a, output, operation, m)
+
+        return hook
+
+    try:
+        for layer in sorted(masks):
+            mask = masks[layer]
+            if not bool(mask.any()):
+                continue
+            handles.append(act_modules[layer].register_forward_hook(make_hook(layer, mask)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def masks_from_selection(selection: pl.DataFrame, n_layers: int, n_neurons: int, *,
+                         layers: Iterable[int] | None = None) -> dict[int, np.ndarray]:
+    """Bool masks [n_neurons] per layer from a table with columns ``layer``, ``neuron`` (one set).
+
+    Only layers with at least one selected neuron appear in the result; ``layers`` restricts the
+    result to a layer scope (selected neurons outside it are dropped). Out-of-range layers or neuron
+    indices raise; a ``set`` column with more than one value raises (filter to one set first).
+    """
+    missing = {"layer", "neuron"} - set(selection.columns)
+    if missing:
+        raise ValueError(f"selection table lacks column(s) {sorted(missing)}")
+    if "set" in selection.columns and selection["set"].n_unique() > 1:
+        raise ValueError(
+            f"selection holds several sets {sorted(selection['set'].unique().to_list())}; filter to one"
+        )
+    if selection["layer"].null_count() or selection["neuron"].null_count():
+        raise ValueError("selection has null layer or neuron entries")
+    lay = selection["layer"].to_numpy().astype(np.int64, copy=False)
+    neu = selection["neuron"].to_numpy().astype(np.int64, copy=False)
+    if lay.size and (lay.min() < 0 or lay.max() >= n_layers):
+        raise IndexError(f"selection has layer(s) outside [0, {n_layers}): "
+                         f"{sorted(set(lay[(lay < 0) | (lay >= n_layers)].tolist()))}")
+    if neu.size and (neu.min() < 0 or neu.max() >= n_neurons):
+        raise IndexError(f"selection has neuron index(es) outside [0, {n_neurons})")
+    scope = None
+    if layers is not None:
+        scope = {int(l) for l in layers}
+        bad = sorted(l for l in scope if not 0 <= l < n_layers)
+        if bad:
+            raise IndexError(f"layers {bad} out of range: model has {n_layers} layers")
+    out: dict[int, np.ndarray] = {}
+    for layer in np.unique(lay).tolist():
+        if scope is not None and layer not in scope:
+            continue
+        mask = np.zeros(n_neurons, dtype=bool)
+        mask[neu[lay == layer]] = True
+        out[int(layer)] = mask
+    return out

@@ -1,0 +1,287 @@
+"""Neuron sets for the interventions: WD-selected neurons (WN) and their controls.
+
+All functions take a scores table as produced by :func:`negdiff.scoring.score_activations`
+(columns ``layer``, ``neuron``, ``wd``, ...; one row per neuron) and return a set as a polars
+table with one row per selected neuron and the columns
+
+``layer`` (Int32), ``neuron`` (Int32), ``wd`` (Float64), ``method`` (String),
+``percent`` (Float64, null where not applicable), ``seed`` (Int64, null where not applicable),
+
+sorted by layer, then neuron. :func:`selection_table` stacks named sets into one long table.
+
+Per-layer counts follow :func:`negdiff.scoring.top_neurons`: ``max(1, round(N * percent / 100))``
+with ``N`` the layer's rows in the scores table (Python ``round``: halves to even).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping
+
+import numpy as np
+import polars as pl
+
+from negdiff.scoring import top_neurons
+
+__all__ = [
+    "SET_SCHEMA",
+    "SELECTION_SCHEMA",
+    "count_for",
+    "counts_per_layer",
+    "select_wn",
+    "select_random",
+    "select_lowest_wd",
+    "ppl_matched_search",
+    "selection_table",
+]
+
+SET_SCHEMA: dict[str, pl.DataType] = {
+    "layer": pl.Int32,
+    "neuron": pl.Int32,
+    "wd": pl.Float64,
+    "method": pl.String,
+    "percent": pl.Float64,
+    "seed": pl.Int64,
+}
+
+SELECTION_SCHEMA: dict[str, pl.DataType] = {"set": pl.String, **SET_SCHEMA}
+
+
+def count_for(n: int, percent: float) -> int:
+    """Neurons taken from a layer of ``n``: ``max(1, round(n * percent / 100))``, capped at ``n``."""
+    return min(n, max(1, round(n * percent / 100)))
+
+
+def _check_scores(scores: pl.DataFrame) -> None:
+    missing = {"layer", "neuron", "wd"} - set(scores.columns)
+    if missing:
+        raise ValueError(f"scores table lacks column(s) {sorted(missing)}")
+    if scores.select(pl.struct("layer", "neuron").is_duplicated().any()).item():
+        raise ValueError("scores table has duplicate (layer, neuron) rows")
+
+
+def _check_percent(percent: float, *, allow_zero: bool = False) -> float:
+    percent = float(percent)
+    lo_ok = percent >= 0 if allow_zero else percent > 0
+    if not (math.isfinite(percent) and lo_ok and percent <= 100):
+        interval = "[0, 100]" if allow_zero else "(0, 100]"
+        raise ValueError(f"percent must be in {interval}, got {percent}")
+    return percent
+
+
+def _finish(df: pl.DataFrame, method: str, percent: float | None, seed: int | None) -> pl.DataFrame:
+    return (
+        df.select("layer", "neuron", "wd")
+        .with_columns(
+            pl.lit(method).alias("method"),
+            pl.lit(percent, dtype=pl.Float64).alias("percent"),
+            pl.lit(seed, dtype=pl.Int64).alias("seed"),
+        )
+        .select([pl.col(k).cast(v) for k, v in SET_SCHEMA.items()])
+        .sort(["layer", "neuron"])
+    )
+
+
+def _empty_set() -> pl.DataFrame:
+    return pl.DataFrame(schema=SET_SCHEMA)
+
+
+def counts_per_layer(selection: pl.DataFrame) -> dict[int, int]:
+    """Number of selected neurons per layer of a set (layers with none are absent)."""
+    counts = selection.group_by("layer").len().sort("layer")
+    return {int(l): int(c) for l, c in zip(counts["layer"].to_list(), counts["len"].to_list())}
+
+
+def select_wn(scores: pl.DataFrame, percent: float) -> pl.DataFrame:
+    """WD-selected neurons: the top ``percent`` % by ``wd`` in each layer (ties to the lower index)."""
+    _check_scores(scores)
+    percent = _check_percent(percent)
+    return _finish(top_neurons(scores, percent), "wn", percent, None)
+
+
+def select_lowest_wd(scores: pl.DataFrame, percent: float) -> pl.DataFrame:
+    """The lowest-``wd`` ``percent`` % of each layer (ties to the lower index).
+
+    The perplexity-matched control family. ``percent == 0`` gives the empty set; any positive
+    ``percent`` takes at least one neuron per layer. As in :func:`negdiff.scoring.top_neurons`,
+    zero-variance neurons (``std == 0``, when a ``std`` column is present) rank after every neuron
+    that varies, so they are taken only when nothing else is left.
+    """
+    _check_scores(scores)
+    percent = _check_percent(percent, allow_zero=True)
+    if percent == 0:
+        return _finish(_empty_set(), "lowest_wd", 0.0, None)
+    sizes = scores.group_by("layer").len()
+    counts = pl.DataFrame(
+        {"layer": sizes["layer"], "_count": [count_for(n, percent) for n in sizes["len"].to_list()]},
+        schema_overrides={"layer": scores.schema["layer"], "_count": pl.Int64},
+    )
+    varies = (pl.col("std") > 0).fill_null(True) if "std" in scores.columns else pl.lit(True)
+    picked = (
+        scores.with_columns(varies.alias("_varies"))
+        .sort(["layer", "_varies", "wd", "neuron"], descending=[False, True, False, False],
+              nulls_last=True)
+        .with_columns(pl.int_range(pl.len()).over("layer").alias("_rank"))
+        .join(counts, on="layer", how="left")
+        .filter(pl.col("_rank") < pl.col("_count"))
+    )
+    return _finish(picked, "lowest_wd", percent, None)
+
+
+def _layer_rng(seed: int, layer: int) -> np.random.Generator:
+    # a generator per (seed, layer): the draw for one layer does not depend on the other layers
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(layer)]))
+
+
+def select_random(scores: pl.DataFrame, counts_per_layer: Mapping[int, int], seed: int) -> pl.DataFrame:
+    """``counts_per_layer[l]`` neurons of layer ``l`` drawn uniformly without replacement.
+
+    Draws from all neurons of the layer in ``scores``, with ``numpy.random.default_rng`` seeded by
+    ``SeedSequence([seed, layer])``, so each layer's draw depends only on (seed, layer).
+    Layers absent from ``counts_per_layer`` (or with count 0) contribute nothing.
+    """
+    _check_scores(scores)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    present = set(scores["layer"].unique().to_list())
+    parts = []
+    for layer, count in sorted(counts_per_layer.items()):
+        layer, count = int(layer), int(count)
+        if layer not in present:
+            raise ValueError(f"layer {layer} is not in the scores table")
+        rows = scores.filter(pl.col("layer") == layer).sort("neuron")
+        if not 0 <= count <= rows.height:
+            raise ValueError(f"layer {layer}: cannot draw {count} of {rows.height} neurons")
+        if count == 0:
+            continue
+        idx = np.sort(_layer_rng(seed, layer).choice(rows.height, size=count, replace=False))
+        parts.append(rows[idx])
+    if not parts:
+        return _finish(_empty_set(), "random", None, int(seed))
+    return _finish(pl.concat(parts, how="vertical_relaxed"), "random", None, int(seed))
+
+
+def ppl_matched_search(
+    scores: pl.DataFrame,
+    ppl_of: Callable[[pl.DataFrame], float],
+    target_ppl: float,
+    *,
+    tolerance: float,
+    max_iter: int,
+    lo: float = 0.0,
+    hi: float = 100.0,
+) -> tuple[pl.DataFrame, dict]:
+    """Find ``m`` such that neg-zeroing the lowest-WD ``m`` % per layer gives ``target_ppl``.
+
+    ``ppl_of(set)`` returns the perplexity with the given set intervened on; it is assumed to
+    increase with ``m`` (in expectation). Converged when ``|ppl - target| <= tolerance * target``.
+
+    Procedure: evaluate ``m = hi``; if its ppl is below the target band, return ``hi``
+    unconverged. Evaluate ``m = lo``; if its ppl is above the band, return ``lo`` unconverged.
+    Otherwise bisect ``[lo, hi]`` for at most ``max_iter`` midpoints (``iterations`` counts the
+    midpoints) and return the first midpoint within tolerance; the endpoints only bracket (an
+    endpoint within the band is accepted only if no midpoint is, as the closest evaluated point).
+    ``m`` values that give the same set (counts are discrete) reuse the cached perplexity;
+    ``evaluations`` counts the calls of ``ppl_of``. Without a midpoint within tolerance the
+    evaluated ``m`` closest to the target is returned (``converged`` says whether it is within).
+
+    Returns ``(set, record)``; ``set`` has ``method == "ppl_matched"`` and ``percent == m``;
+    ``record`` = ``{m, ppl, target_ppl, tolerance, iterations, evaluations, max_iter, lo, hi,
+    converged, reason, n_selected, history: [{m, ppl, n_selected}]}`` (JSON-serialisable).
+    """
+    _check_scores(scores)
+    target_ppl = float(target_ppl)
+    if not math.isfinite(target_ppl) or target_ppl <= 0:
+        raise ValueError(f"target_ppl must be finite and positive, got {target_ppl}")
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance must be finite and >= 0, got {tolerance}")
+    if int(max_iter) < 0:
+        raise ValueError(f"max_iter must be >= 0, got {max_iter}")
+    lo, hi = _check_percent(lo, allow_zero=True), _check_percent(hi, allow_zero=True)
+    if lo > hi:
+        raise ValueError(f"lo ({lo}) must not exceed hi ({hi})")
+    band = float(tolerance) * target_ppl
+
+    cache: dict[tuple, float] = {}
+    history: list[dict] = []
+    sets: dict[float, pl.DataFrame] = {}
+
+    def evaluate(m: float) -> float:
+        sel = select_lowest_wd(scores, m)
+        key = tuple(sorted(counts_per_layer(sel).items()))
+        if key not in cache:
+            cache[key] = float(ppl_of(sel))
+        ppl = cache[key]
+        sets[m] = sel
+        history.append({"m": float(m), "ppl": ppl, "n_selected": int(sel.height)})
+        return ppl
+
+    def within(ppl: float) -> bool:
+        return math.isfinite(ppl) and abs(ppl - target_ppl) <= band
+
+    def result(m: float, ppl: float, converged: bool, reason: str, iterations: int):
+        record = {
+            "m": float(m),
+            "ppl": float(ppl),
+            "target_ppl": target_ppl,
+            "tolerance": float(tolerance),
+            "iterations": int(iterations),
+            "evaluations": len(cache),
+            "max_iter": int(max_iter),
+            "lo": lo,
+            "hi": hi,
+            "converged": bool(converged),
+            "reason": reason,
+            "n_selected": int(sets[m].height),
+            "history": history,
+        }
+        return sets[m].with_columns(pl.lit("ppl_matched").alias("method")), record
+
+    # the endpoints only bracket the target; an endpoint inside the band is not accepted outright
+    # (with a generous tolerance that would always pick the largest set)
+    ppl_hi = evaluate(hi)
+    if ppl_hi < target_ppl - band:
+        return result(hi, ppl_hi, False, "ppl at hi is below the target", 0)
+    ppl_lo = evaluate(lo) if lo != hi else ppl_hi
+    if ppl_lo > target_ppl + band:
+        return result(lo, ppl_lo, False, "ppl at lo is above the target", 0)
+
+    a, b = lo, hi  # bracket: ppl(a) <= target + band, ppl(b) >= target - band
+    iterations = 0
+    while iterations < int(max_iter) and a < b:
+        iterations += 1
+        m = 0.5 * (a + b)
+        ppl = evaluate(m)
+        if within(ppl):
+            return result(m, ppl, True, "within tolerance", iterations)
+        if ppl < target_ppl:  # NaN counts as too high
+            a = m
+        else:
+            b = m
+    best = min(history, key=lambda h: abs(h["ppl"] - target_ppl) if math.isfinite(h["ppl"]) else math.inf)
+    ok = within(best["ppl"])
+    return result(best["m"], best["ppl"], ok, "within tolerance" if ok else "max_iter reached", iterations)
+
+
+def selection_table(sets: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """Stack named sets into one table (schema :data:`SELECTION_SCHEMA`), in the given set order.
+
+    Each set needs ``layer`` and ``neuron``; ``wd``, ``method``, ``percent``, ``seed`` are taken
+    when present and null otherwise. Duplicate (layer, neuron) rows within a set raise.
+    """
+    frames = []
+    for name, df in sets.items():
+        missing = {"layer", "neuron"} - set(df.columns)
+        if missing:
+            raise ValueError(f"set {name!r} lacks column(s) {sorted(missing)}")
+        if df.select(pl.struct("layer", "neuron").is_duplicated().any()).item():
+            raise ValueError(f"set {name!r} has duplicate (layer, neuron) rows")
+        cols = [pl.lit(str(name)).alias("set")]
+        for k, dtype in SET_SCHEMA.items():
+            cols.append(pl.col(k).cast(dtype) if k in df.columns else pl.lit(None, dtype=dtype).alias(k))
+        frames.append(df.select(cols).sort(["layer", "neuron"]))
+    if not frames:
+        return pl.DataFrame(schema=SELECTION_SCHEMA)
+    return pl.concat(frames, how="vertical").select(
+        [pl.col(k).cast(v) for k, v in SELECTION_SCHEMA.items()]
+    )
