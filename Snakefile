@@ -11,11 +11,16 @@ configfile: "config.yaml"
 validate(config, "schemas/config.schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/models.smk"
 include: "rules/activations.smk"
 include: "rules/scoring.smk"
+include: "rules/selection.smk"
+include: "rules/evaluation.smk"
 include: "rules/figures.smk"
 
 

@@ -1687,3 +1687,15 @@ __all__ = [
     "POS_TAGS", "FORMAT_VERSION", "generate_corpus", "read_pairs", "word_pos_for_offsets", "word_spans",
     "lexicon", "build_suites",
 ]
+
+
+def limit_pairs(pairs: list[dict], per_group: int) -> list[dict]:
+    """The first ``per_group`` pairs of each paradigm (``UID``) or TSE template, in file order."""
+    seen: dict[str, int] = {}
+    out = []
+    for pair in pairs:
+        key = pair.get("UID") or pair.get("template") or ""
+        if seen.get(key, 0) < per_group:
+            seen[key] = seen.get(key, 0) + 1
+            out.append(pair)
+    return out

@@ -285,3 +285,48 @@ def selection_table(sets: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical").select(
         [pl.col(k).cast(v) for k, v in SELECTION_SCHEMA.items()]
     )
+
+
+def matched_control(
+    model_dir,
+    scores: pl.DataFrame,
+    wn_set: pl.DataFrame,
+    *,
+    text_path,
+    tokens: int,
+    window: int,
+    stride: int,
+    prepend_bos: bool,
+    tolerance: float,
+    max_iter: int,
+    hi: float,
+    device: str = "cpu",
+    batch_size: int = 16,
+) -> tuple[pl.DataFrame, dict]:
+    """The perplexity-matched control of a WN set on a real model.
+
+    Loads the model, takes the first ``tokens`` tokens of ``text_path``, measures the perplexity with
+    ``wn_set`` neg-zeroed (the target), then searches ``m`` with :func:`ppl_matched_search`. The record
+    also holds the baseline perplexity and the data used.
+    """
+    from negdiff.data import encode_text, read_text
+    from negdiff.evals import perplexity
+    from negdiff.interventions import intervene, masks_from_selection
+    from negdiff.models import load_model, n_layers, n_neurons
+    from negdiff.tokenizer import bos_token_id
+
+    model, tokenizer = load_model(model_dir, device=device)
+    stream = encode_text(tokenizer, read_text(text_path), max_tokens=tokens)
+    bos = bos_token_id(tokenizer) if prepend_bos else None
+    shape = (n_layers(model), n_neurons(model))
+
+    def ppl_of(neurons: pl.DataFrame) -> float:
+        masks = masks_from_selection(neurons.select("layer", "neuron"), *shape)
+        with intervene(model, masks, "neg_zero"):
+            return perplexity(model, stream.ids, window=window, stride=stride, batch_size=batch_size, bos_token_id=bos)
+
+    baseline = ppl_of(wn_set.head(0))
+    target = ppl_of(wn_set)
+    chosen, record = ppl_matched_search(scores, ppl_of, target, tolerance=tolerance, max_iter=max_iter, hi=hi)
+    record.update(baseline_ppl=baseline, tokens=int(len(stream)), text=str(text_path), window=window, stride=stride)
+    return chosen, record

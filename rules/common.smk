@@ -9,6 +9,7 @@ REPO = Path(workflow.basedir)
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from negdiff.conditions import conditions_for, selection_sets  # noqa: E402
 from negdiff.config import checkpoint_name, checkpoint_steps, export_pythonpath  # noqa: E402
 
 export_pythonpath(str(REPO))
@@ -95,7 +96,63 @@ def split_file(ext):
     return f"results/corpus/{config['activations']['split']}.{ext}"
 
 
-FINAL_TARGETS = [
-    "results/figures/neuron_example.pdf",
-    "results/figures/negative_region.pdf",
-] + [f"results/scores/{m}/{c}.parquet" for m, c in model_checkpoint_pairs()]
+SELECTION = config["selection"]
+EVALUATION = config["evaluation"]
+if SELECTION["main_percent"] not in SELECTION["percents"]:
+    raise ValueError(
+        f"config key selection.main_percent: {SELECTION['main_percent']} must be one of selection.percents {SELECTION['percents']}"
+    )
+
+
+def resolve_checkpoint(model, name, key):
+    available = training_checkpoints(model)
+    if name == "final":
+        return available[-1]
+    if name not in available:
+        raise ValueError(f"config key {key}: {name!r} is not a checkpoint of {model}; expected 'final' or one of {available}")
+    return name
+
+
+def cohort_checkpoint(model):
+    return resolve_checkpoint(model, SELECTION["cohort_checkpoint"], "selection.cohort_checkpoint")
+
+
+def eval_checkpoints(model):
+    """The cohort checkpoint plus the training-dynamics checkpoints."""
+    wanted = EVALUATION["checkpoints"]
+    names = training_checkpoints(model) if wanted == "all" else [
+        resolve_checkpoint(model, c, "evaluation.checkpoints") for c in wanted
+    ]
+    return list(dict.fromkeys([cohort_checkpoint(model)] + names))
+
+
+def n_layers(model):
+    return config["models"][model]["num_layers"]
+
+
+def eval_conditions(model, checkpoint):
+    conds = conditions_for(SELECTION, EVALUATION, n_layers(model), cohort=checkpoint == cohort_checkpoint(model))
+    return [c.name for c in conds]
+
+
+def suite_path(name):
+    where = EVALUATION["suites"][name]
+    return f"results/corpus/{name}" if where == "builtin" else where
+
+
+def corpus_file(split, ext):
+    return f"results/corpus/{split}.{ext}"
+
+
+EVAL_DIRS = [f"results/evals/{m}/{c}" for m in MODELS for c in eval_checkpoints(m)]
+CLAIM_FIGURES = ["ablation", "phenomena", "pos_surprisal", "layerwise", "training_dynamics", "dissociation"]
+
+FINAL_TARGETS = (
+    [
+        "results/figures/neuron_example.pdf",
+        "results/figures/negative_region.pdf",
+    ]
+    + [f"results/figures/{name}.pdf" for name in CLAIM_FIGURES]
+    + ["results/tables/summary.csv"]
+    + [f"results/scores/{m}/{c}.parquet" for m, c in model_checkpoint_pairs()]
+)

@@ -7,7 +7,7 @@ rule figure_neuron_example:
         text=split_file("txt"),
         pos=split_file("pos"),
     output:
-        "results/figures/neuron_example.pdf",
+        report("results/figures/neuron_example.pdf", caption="../report/neuron_example.rst", category="Scores"),
     params:
         figures=canonical({k: config["figures"][k] for k in ("example_layer", "example_pairs", "scatter_pairs")}),
         model=EXAMPLE_MODEL,
@@ -30,7 +30,7 @@ rule figure_negative_region:
     input:
         scores=[f"results/scores/{m}/{final_checkpoint(m)}.parquet" for m in MODELS],
     output:
-        "results/figures/negative_region.pdf",
+        report("results/figures/negative_region.pdf", caption="../report/negative_region.rst", category="Scores"),
     params:
         top_percent=config["figures"]["top_percent"],
         models=MODELS,
@@ -47,3 +47,59 @@ rule figure_negative_region:
         runtime=20,
     script:
         "../workflow_scripts/figure_negative_region.py"
+
+
+rule figure_claims:
+    input:
+        metrics="results/tables/metrics.parquet",
+        surprisal="results/tables/surprisal.parquet",
+        cohort_wd="results/tables/cohort_wd.parquet",
+        records=[f"results/selection/{m}.json" for m in MODELS],
+        scores=[f"results/scores/{m}/{cohort_checkpoint(m)}.parquet" for m in MODELS],
+    output:
+        report(
+            "results/figures/{figure}.pdf",
+            caption="../report/{figure}.rst",
+            category="Evaluation",
+        ),
+    wildcard_constraints:
+        figure="|".join(CLAIM_FIGURES),
+    params:
+        models=MODELS,
+        architectures=[config["models"][m]["architecture"] for m in MODELS],
+        main_percent=SELECTION["main_percent"],
+        code=code_fingerprint("claims", "conditions", "figures", "io", "runtime"),
+    log:
+        log_path("figure_claims", "{figure}"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    script:
+        "../workflow_scripts/figure_claims.py"
+
+
+rule summary_table:
+    input:
+        metrics="results/tables/metrics.parquet",
+        surprisal="results/tables/surprisal.parquet",
+        cohort_wd="results/tables/cohort_wd.parquet",
+        scores=[f"results/scores/{m}/{cohort_checkpoint(m)}.parquet" for m in MODELS],
+    output:
+        report("results/tables/summary.csv", caption="../report/summary.rst", category="Summary"),
+    params:
+        models=MODELS,
+        main_percent=SELECTION["main_percent"],
+        code=code_fingerprint("claims", "conditions", "io", "runtime"),
+    log:
+        log_path("summary_table"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    script:
+        "../workflow_scripts/summary_table.py"

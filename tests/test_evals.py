@@ -178,3 +178,32 @@ def test_minimal_pair_accuracy_frame(tok):
     assert df2["template"].to_list() == ["simple_agrmt"] * 3 and df2["case"].to_list() == ["sing"] * 3
     with pytest.raises(KeyError, match="sentence_bad"):
         minimal_pair_accuracy(model, tok, [{"sentence_good": "the dog barks ."}])
+
+
+def test_pretokenised_variants_match(tok):
+    from negdiff.evals import LogprobPlan, encode_sentences, sequence_logprobs, stream_token_logprobs
+
+    model = _model(tok, "opt")
+    enc = encode_sentences(tok, SENTENCES)
+    assert [list(e) for e in enc] == [[tok.bos_token_id] + tok(s)["input_ids"] for s in SENTENCES]
+    for reduce in ("sum", "mean"):
+        np.testing.assert_allclose(
+            sequence_logprobs(model, enc, batch_size=3, reduce=reduce),
+            sentence_logprobs(model, tok, SENTENCES, batch_size=3, reduce=reduce), rtol=0, atol=1e-10,
+        )
+    # token budget and first scored positions
+    plan = LogprobPlan(enc, [2] * len(enc), batch_size=64, max_batch_tokens=20)
+    assert all(b["input_ids"].numel() <= 20 or b["input_ids"].shape[0] == 1 for b in plan.batches)
+    got = plan.run(model)
+    for e, g in zip(enc, got):
+        ref = _reference_logprob(model, list(e))[1:]
+        np.testing.assert_allclose(g, ref, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="no scorable"):
+        encode_sentences(tok, [""], prepend_bos=False)
+    ids = np.asarray(tok(" ".join(SENTENCES * 3))["input_ids"], dtype=np.int64)
+    pos, lp = stream_token_logprobs(model, ids, window=16, stride=5, bos_token_id=tok.bos_token_id)
+    assert pos.tolist() == list(range(len(ids)))
+    assert math.exp(-lp.mean()) == pytest.approx(
+        perplexity(model, ids, window=16, stride=5, bos_token_id=tok.bos_token_id), rel=1e-12)
+    pos, _ = stream_token_logprobs(model, ids, window=16, stride=8)
+    assert pos.tolist() == list(range(1, len(ids)))

@@ -32,6 +32,11 @@ def test_schema_fills_defaults():
     assert cfg["activations"]["checkpoints"] == ["final"]
 
 
+def test_config_yaml_spells_out_the_schema_defaults():
+    """profiles/default replaces config.yaml by a --configfile, so the two must agree."""
+    assert _validate(yaml.safe_load((REPO / "config.yaml").read_text())) == _validate({})
+
+
 def test_default_config_is_valid_and_complete():
     cfg = _validate(yaml.safe_load((REPO / "config.yaml").read_text()))
     assert cfg["corpus"]["train_words"] >= 3_000_000
@@ -80,6 +85,11 @@ def test_dry_run_api_plans_default_dag(tmp_path):
         "score_neurons": 3,
         "figure_neuron_example": 1,
         "figure_negative_region": 1,
+        "select_neurons": 3,
+        "evaluate": 24,  # 8 checkpoints x 3 models; the final one carries the full condition list
+        "collect_evals": 1,
+        "figure_claims": 6,
+        "summary_table": 1,
         "all": 1,
     }
 
@@ -103,9 +113,20 @@ def tiny_run(tmp_path_factory):
 def test_end_to_end_outputs(tiny_run):
     wf = tiny_run
     res = wf / "results"
-    for fig in ("neuron_example.pdf", "negative_region.pdf"):
-        data = (res / "figures" / fig).read_bytes()
-        assert data.startswith(b"%PDF") and len(data) > 5000
+    figures = ["neuron_example", "negative_region", "ablation", "phenomena", "pos_surprisal", "layerwise",
+               "training_dynamics", "dissociation"]
+    for fig in figures:
+        data = (res / "figures" / f"{fig}.pdf").read_bytes()
+        assert data.startswith(b"%PDF") and len(data) > 5000, fig
+    summary = pl.read_csv(res / "tables" / "summary.csv")
+    assert set(summary["claim_id"]) == {f"C{k}" for k in range(1, 10)}
+    assert summary.height == 9 * 3
+    metrics = pl.read_parquet(res / "tables" / "metrics.parquet")
+    final = metrics.filter(pl.col("step") == 30)
+    assert {"baseline", "neg_zero|wn@5|all", "neg_zero|random@5|all", "neg_zero|ppl_matched@5|all",
+            "full|wn@5|all", "neg_zero|wn@5|single:1", "neg_zero|wn@5|cumulative:0"} <= set(final["condition"])
+    assert set(metrics["suite"]) == {"ppl", "blimp", "tse", "nonsyntactic"}
+    assert sorted(metrics["step"].unique().to_list()) == [0, 8, 16, 30]
     cfg = _validate(yaml.safe_load(TINY.read_text()))
     for model, spec in cfg["models"].items():
         final = f"step{cfg['training']['steps']}"
@@ -121,29 +142,46 @@ def test_end_to_end_outputs(tiny_run):
 
 
 def _dry_run_with(wf: Path, tmp_path: Path, patch: dict) -> Counter:
-    cfg = yaml.safe_load(TINY.read_text())
-    for section, values in patch.items():
-        if isinstance(values, dict) and isinstance(cfg.get(section), dict):
-            for k, v in values.items():
-                if isinstance(v, dict):
-                    cfg[section][k].update(v)
-                else:
-                    cfg[section][k] = v
-        else:
-            cfg[section] = values
+    def merge(base: dict, update: dict) -> dict:
+        for k, v in update.items():
+            base[k] = merge(base.get(k) or {}, v) if isinstance(v, dict) else v
+        return base
+
+    cfg = merge(yaml.safe_load(TINY.read_text()), patch)
     path = tmp_path / "patched.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return planned_jobs(snakemake(wf, "--configfile", str(path), "-n").stdout)
 
 
+EVAL_DOWNSTREAM = {"collect_evals": 1, "figure_claims": 6, "summary_table": 1, "all": 1}
+
+
 def test_rerun_after_scoring_change_is_exactly_downstream(tiny_run, tmp_path):
     planned = _dry_run_with(tiny_run, tmp_path, {"scoring": {"mode": "sample"}})
-    assert planned == {"score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1, "all": 1}
+    assert planned == {
+        "score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
+        "select_neurons": 3, "evaluate": 12, **EVAL_DOWNSTREAM,
+    }
+
+
+@pytest.mark.parametrize("patch", [{"batch_size": 7}, {"max_pairs_per_paradigm": 3}, {"suites": {"tse": "results/corpus/tse"}}])
+def test_rerun_after_eval_only_change_is_evals_and_figures(tiny_run, tmp_path, patch):
+    """Eval-only settings never rerun training, dumps, scores or selection."""
+    planned = _dry_run_with(tiny_run, tmp_path, {"evaluation": patch})
+    assert planned == {"evaluate": 12, **EVAL_DOWNSTREAM}
+
+
+def test_rerun_after_selection_change(tiny_run, tmp_path):
+    planned = _dry_run_with(tiny_run, tmp_path, {"selection": {"seed": 1}})
+    assert planned == {"select_neurons": 3, "evaluate": 12, **EVAL_DOWNSTREAM}
 
 
 def test_rerun_after_one_model_change_touches_only_that_model(tiny_run, tmp_path):
     planned = _dry_run_with(tiny_run, tmp_path, {"models": {"tiny-opt": {"hidden_size": 48}}})
-    assert planned == {"train_model": 1, "dump_activations": 1, "score_neurons": 1, "figure_negative_region": 1, "all": 1}
+    assert planned == {
+        "train_model": 1, "dump_activations": 1, "score_neurons": 1, "figure_negative_region": 1,
+        "select_neurons": 1, "evaluate": 4, **EVAL_DOWNSTREAM,
+    }
 
 
 def test_rerun_after_figure_setting_change(tiny_run, tmp_path):
@@ -161,4 +199,7 @@ def test_rerun_after_library_code_change(tiny_run, tmp_path):
         planned = planned_jobs(snakemake(tiny_run, "--configfile", str(TINY), "-n").stdout)
     finally:
         scoring.write_text(original)
-    assert planned == {"score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1, "all": 1}
+    assert planned == {
+        "score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
+        "select_neurons": 3, "evaluate": 12, **EVAL_DOWNSTREAM,
+    }

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ["Snakefile", "rules", "workflow_scripts", "schemas", "negdiff", "profiles", "envs", "config.yaml"]
+WORKFLOW_PARTS = ["Snakefile", "rules", "workflow_scripts", "schemas", "negdiff", "profiles", "envs", "report", "config.yaml"]
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -1,0 +1,149 @@
+"""Which interventions a run evaluates: neuron sets, layer scopes and conditions, named from the config.
+
+Light on purpose (no torch): the Snakefile imports it to plan jobs, and figures use it to parse names.
+
+Names:
+- sets: ``"{method}@{percent:g}"`` for method in wn, random, ppl_matched (e.g. ``wn@1``, ``random@0.5``);
+- scopes: ``"all"``, ``"single:{g}"`` (layer group g alone), ``"cumulative:{g}"`` (groups 0..g);
+- conditions: ``"baseline"`` or ``"{intervention}|{set}|{scope}"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SET_METHODS = ("wn", "random", "ppl_matched")
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    intervention: str  # "none" or one of negdiff.interventions.OPERATIONS
+    set: str  # "none" or a set name
+    scope: str  # "all", "single:{g}", "cumulative:{g}"
+    layers: tuple[int, ...]  # layers the intervention applies to (empty for the baseline)
+
+
+BASELINE = Condition("baseline", "none", "none", "all", ())
+
+
+def set_name(method: str, percent: float) -> str:
+    if method not in SET_METHODS:
+        raise ValueError(f"unknown set method {method!r}; expected one of {SET_METHODS}")
+    return f"{method}@{percent:g}"
+
+
+def parse_set(name: str) -> tuple[str, float | None]:
+    """``"wn@1"`` -> ``("wn", 1.0)``; ``"none"`` -> ``("none", None)``."""
+    if name == "none":
+        return "none", None
+    method, _, pct = name.partition("@")
+    if method not in SET_METHODS or not pct:
+        raise ValueError(f"bad set name {name!r}; expected METHOD@PERCENT with METHOD in {SET_METHODS}")
+    return method, float(pct)
+
+
+def layer_groups(n_layers: int, group_size: int) -> list[tuple[int, ...]]:
+    """Consecutive groups of ``group_size`` layers (the last one may be shorter)."""
+    if group_size < 1:
+        raise ValueError(f"evaluation.layer_group_size must be >= 1, got {group_size}")
+    return [tuple(range(s, min(s + group_size, n_layers))) for s in range(0, n_layers, group_size)]
+
+
+def scope_layers(scope: str, n_layers: int, group_size: int) -> tuple[int, ...]:
+    groups = layer_groups(n_layers, group_size)
+    if scope == "all":
+        return tuple(range(n_layers))
+    kind, _, g = scope.partition(":")
+    if kind not in ("single", "cumulative") or not g.isdigit() or int(g) >= len(groups):
+        raise ValueError(f"bad layer scope {scope!r} for {n_layers} layers in {len(groups)} groups")
+    g = int(g)
+    if kind == "single":
+        return groups[g]
+    return tuple(layer for grp in groups[: g + 1] for layer in grp)
+
+
+def parse_scope(scope: str) -> tuple[str, int | None]:
+    """``"single:2"`` -> ``("single", 2)``; ``"all"`` -> ``("all", None)``."""
+    if scope == "all":
+        return "all", None
+    kind, _, g = scope.partition(":")
+    return kind, int(g)
+
+
+def condition(intervention: str, set_: str, scope: str, n_layers: int, group_size: int) -> Condition:
+    return Condition(f"{intervention}|{set_}|{scope}", intervention, set_, scope, scope_layers(scope, n_layers, group_size))
+
+
+def selection_sets(selection: dict) -> list[str]:
+    """Every neuron set the selection job writes: wn and random at each percent, ppl_matched at the main one."""
+    sets = [set_name("wn", p) for p in selection["percents"]]
+    sets += [set_name("random", p) for p in selection["percents"]]
+    if selection["ppl_matched"]["enabled"]:
+        sets.append(set_name("ppl_matched", selection["main_percent"]))
+    return list(dict.fromkeys(sets))
+
+
+def final_conditions(selection: dict, evaluation: dict, n_layers: int) -> list[Condition]:
+    """Conditions at the cohort (final) checkpoint: the sweep, controls, operations and layer-wise runs."""
+    k = evaluation["layer_group_size"]
+    main = selection["main_percent"]
+    wn_main = set_name("wn", main)
+    out = [BASELINE]
+    for s in selection_sets(selection):
+        out.append(condition("neg_zero", s, "all", n_layers, k))
+    for op in evaluation["operations"]:
+        if op != "neg_zero":
+            out.append(condition(op, wn_main, "all", n_layers, k))
+    n_groups = len(layer_groups(n_layers, k))
+    for g in range(n_groups):
+        out.append(condition("neg_zero", wn_main, f"single:{g}", n_layers, k))
+    for g in range(n_groups - 1):  # the last cumulative group is the "all" scope, already above
+        out.append(condition("neg_zero", wn_main, f"cumulative:{g}", n_layers, k))
+    if evaluation["layerwise_controls"]:
+        rnd = set_name("random", main)
+        for g in range(n_groups):
+            out.append(condition("neg_zero", rnd, f"single:{g}", n_layers, k))
+    return _unique(out)
+
+
+def checkpoint_conditions(selection: dict, evaluation: dict, n_layers: int) -> list[Condition]:
+    """Conditions at every other checkpoint (training dynamics): baseline, the WN cohort and its random control."""
+    k = evaluation["layer_group_size"]
+    main = selection["main_percent"]
+    return [
+        BASELINE,
+        condition("neg_zero", set_name("wn", main), "all", n_layers, k),
+        condition("neg_zero", set_name("random", main), "all", n_layers, k),
+    ]
+
+
+def conditions_for(selection: dict, evaluation: dict, n_layers: int, *, cohort: bool) -> list[Condition]:
+    """All conditions of one (model, checkpoint) job; ``cohort`` marks the checkpoint the sets come from."""
+    if cohort:
+        return final_conditions(selection, evaluation, n_layers)
+    return checkpoint_conditions(selection, evaluation, n_layers)
+
+
+def _unique(conditions: list[Condition]) -> list[Condition]:
+    seen: dict[str, Condition] = {}
+    for c in conditions:
+        seen.setdefault(c.name, c)
+    return list(seen.values())
+
+
+def parse_condition(name: str, n_layers: int, group_size: int) -> Condition:
+    """Rebuild a :class:`Condition` from its name (the inverse of the naming above)."""
+    if name == "baseline":
+        return BASELINE
+    parts = name.split("|")
+    if len(parts) != 3:
+        raise ValueError(f"bad condition name {name!r}; expected 'baseline' or INTERVENTION|SET|SCOPE")
+    intervention, set_, scope = parts
+    parse_set(set_)
+    return condition(intervention, set_, scope, n_layers, group_size)
+
+
+def checkpoint_step(name: str) -> int | None:
+    """``"step800"`` -> 800; other revision names -> None."""
+    return int(name[4:]) if name.startswith("step") and name[4:].isdigit() else None

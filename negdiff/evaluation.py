@@ -1,0 +1,621 @@
+"""Evaluate a list of intervention conditions on one loaded model: minimal pairs, perplexity, surprisal.
+
+One job per (model, checkpoint): :func:`prepare_eval_data` tokenises every suite and text stream once,
+:func:`evaluate_conditions` then scores all of them under each :class:`Condition`, reusing the padded
+batches (a :class:`negdiff.evals.LogprobPlan`) across conditions. Unique sentences are scored once per
+condition even when several suites or pairs share them; conditions whose masks are identical (for
+instance every condition whose layer scope holds none of its set's neurons, which equals the
+baseline) are computed once.
+
+Conventions follow :mod:`negdiff.evals`: a pair suite's sentence score is ``log P`` summed over its
+tokens (BLiMP-format suites) or averaged per token (TSE), with the first token conditioned on BOS when
+``prepend_bos``; perplexity and surprisal use the strided windows of :func:`negdiff.evals.perplexity`
+(``window`` model positions including the BOS; each token predicted once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import polars as pl
+import torch
+
+from negdiff import evals, models
+from negdiff.interventions import OPERATIONS, intervene, masks_from_selection
+from negdiff.conditions import Condition  # noqa: F401  (re-exported: evaluate_conditions takes these)
+
+__all__ = [
+    "Condition",
+    "EvalData",
+    "SuiteData",
+    "SUITE_SPECS",
+    "METRICS_SCHEMA",
+    "SURPRISAL_SCHEMA",
+    "COHORT_WD_SCHEMA",
+    "prepare_eval_data",
+    "evaluate_conditions",
+    "cohort_wd",
+]
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    reduce: str  # "sum" | "mean": how a sentence's token log-probs are combined
+    levels: tuple[tuple[str, str], ...]  # (level name, pair field holding the group label)
+
+
+SUITE_SPECS: dict[str, SuiteSpec] = {
+    "blimp": SuiteSpec("sum", (("paradigm", "UID"), ("linguistics_term", "linguistics_term"))),
+    "tse": SuiteSpec("mean", (("template", "template"), ("case", "case"))),
+    "nonsyntactic": SuiteSpec("sum", (("paradigm", "UID"), ("linguistics_term", "linguistics_term"))),
+}
+
+METRICS_SCHEMA: dict[str, pl.DataType] = {
+    "condition": pl.String,
+    "intervention": pl.String,
+    "set": pl.String,
+    "scope": pl.String,
+    "n_neurons": pl.Int64,
+    "suite": pl.String,
+    "level": pl.String,
+    "group": pl.String,
+    "n": pl.Int64,
+    "value": pl.Float64,
+    "margin": pl.Float64,
+}
+
+SURPRISAL_SCHEMA: dict[str, pl.DataType] = {
+    "condition": pl.String,
+    "token": pl.Int64,
+    "pos": pl.String,
+    "surprisal": pl.Float32,
+}
+
+COHORT_WD_SCHEMA: dict[str, pl.DataType] = {
+    "layer": pl.Int32,
+    "neuron": pl.Int32,
+    "wd": pl.Float64,
+    "wd_neg": pl.Float64,
+    "wd_pos": pl.Float64,
+    "frac_negative": pl.Float64,
+}
+
+
+@dataclass
+class SuiteData:
+    """One minimal-pair suite, pointing into :attr:`EvalData.sentences`."""
+
+    name: str
+    reduce: str
+    good: np.ndarray  # int64 [P], index of each pair's good sentence
+    bad: np.ndarray  # int64 [P]
+    # level -> (sorted group labels, int64 [P] group index per pair, -1 where the pair has no label)
+    groups: dict[str, tuple[list[str], np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.good.shape[0])
+
+
+@dataclass
+class EvalData:
+    """Everything a job evaluates, tokenised once (see :func:`prepare_eval_data`)."""
+
+    sentences: list[np.ndarray]  # unique encoded sentences (BOS first when prepend_bos)
+    suites: dict[str, SuiteData]  # in evaluation order
+    ppl_ids: np.ndarray  # int64 stream for perplexity (may be empty: no ppl rows)
+    surprisal_ids: np.ndarray  # int64 stream for surprisal (may be empty: no surprisal rows)
+    surprisal_offsets: np.ndarray  # int64 [N, 2] character offsets into the surprisal text
+    surprisal_pos: list[str | None] | None  # POS per surprisal token, or None
+    window: int
+    stride: int
+    bos_token_id: int | None
+    pad_id: int
+
+    @property
+    def n_sentences(self) -> int:
+        return len(self.sentences)
+
+
+def _group_index(labels: list[Any]) -> tuple[list[str], np.ndarray]:
+    present = sorted({str(v) for v in labels if v is not None})
+    lookup = {g: k for k, g in enumerate(present)}
+    idx = np.array([-1 if v is None else lookup[str(v)] for v in labels], dtype=np.int64)
+    return present, idx
+
+
+def _gold_pos_tagger(pos_content) -> Callable[[str, np.ndarray], list[str | None]]:
+    from negdiff.corpus import word_pos_for_offsets
+
+    def tag(text: str, offsets: np.ndarray) -> list[str | None]:
+        return word_pos_for_offsets(text, pos_content, offsets)
+
+    return tag
+
+
+def _encode_stream(tokenizer, text: str | None, n_tokens: int):
+    from negdiff.data import TokenStream, encode_text
+
+    if not text or n_tokens <= 0:
+        return TokenStream(np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
+    return encode_text(tokenizer, text, max_tokens=int(n_tokens))
+
+
+def prepare_eval_data(
+    tokenizer,
+    *,
+    suites: Mapping[str, list[dict]],
+    ppl_text: str | None,
+    surprisal_text: str | None,
+    surprisal_pos: str | list | None,
+    ppl_tokens: int,
+    surprisal_tokens: int,
+    window: int,
+    stride: int,
+    prepend_bos: bool,
+    pos_tagger: Callable[[str, np.ndarray], list[str | None]] | None = None,
+) -> EvalData:
+    """Tokenise every suite and stream once.
+
+    ``suites`` maps a suite name of :data:`SUITE_SPECS` to its pairs (as from
+    :func:`negdiff.corpus.read_pairs`); missing or empty suites give no rows. Sentences are
+    deduplicated across suites and tokenised in one batched call. ``ppl_text`` / ``surprisal_text``
+    are cut to their first ``ppl_tokens`` / ``surprisal_tokens`` tokens (one tokenisation when both
+    are the same text). POS per surprisal token comes from ``pos_tagger(text, offsets)``, by default
+    the gold-tag lookup :func:`negdiff.corpus.word_pos_for_offsets` on ``surprisal_pos`` (the
+    ``.pos`` content); with neither, ``pos`` is None.
+    """
+    from negdiff.tokenizer import bos_token_id as _bos
+
+    unknown = sorted(set(suites) - set(SUITE_SPECS))
+    if unknown:
+        raise ValueError(f"unknown suite(s) {unknown}; known: {sorted(SUITE_SPECS)}")
+    bos = _bos(tokenizer) if prepend_bos else None
+    # validate the window once, with the same rules as perplexity
+    evals.stream_windows(0, window=window, stride=stride, bos_token_id=bos)
+
+    sent_index: dict[str, int] = {}
+    suite_refs: dict[str, tuple[list[int], list[int], list[dict]]] = {}
+    for name in SUITE_SPECS:  # fixed suite order
+        pairs = list(suites.get(name) or [])
+        if not pairs:
+            continue
+        good, bad = [], []
+        for k, p in enumerate(pairs):
+            if "sentence_good" not in p or "sentence_bad" not in p:
+                raise KeyError(f"{name} pair {k} lacks sentence_good/sentence_bad: keys {sorted(p)}")
+            good.append(sent_index.setdefault(p["sentence_good"], len(sent_index)))
+            bad.append(sent_index.setdefault(p["sentence_bad"], len(sent_index)))
+        suite_refs[name] = (good, bad, pairs)
+    sentences = evals.encode_sentences(tokenizer, list(sent_index), prepend_bos=prepend_bos)
+
+    suite_data: dict[str, SuiteData] = {}
+    for name, (good, bad, pairs) in suite_refs.items():
+        spec = SUITE_SPECS[name]
+        groups = {}
+        for level, fld in spec.levels:
+            if any(p.get(fld) is not None for p in pairs):
+                groups[level] = _group_index([p.get(fld) for p in pairs])
+        suite_data[name] = SuiteData(
+            name, spec.reduce, np.asarray(good, dtype=np.int64), np.asarray(bad, dtype=np.int64), groups
+        )
+
+    if ppl_text and surprisal_text and ppl_text == surprisal_text:
+        both = _encode_stream(tokenizer, ppl_text, max(ppl_tokens, surprisal_tokens))
+        ppl_stream, surp_stream = both.head(ppl_tokens), both.head(surprisal_tokens)
+    else:
+        ppl_stream = _encode_stream(tokenizer, ppl_text, ppl_tokens)
+        surp_stream = _encode_stream(tokenizer, surprisal_text, surprisal_tokens)
+
+    if pos_tagger is None and surprisal_pos is not None:
+        pos_tagger = _gold_pos_tagger(surprisal_pos)
+    pos = None
+    if pos_tagger is not None and len(surp_stream):
+        pos = list(pos_tagger(surprisal_text, surp_stream.offsets))
+        if len(pos) != len(surp_stream):
+            raise ValueError(f"pos_tagger returned {len(pos)} tags for {len(surp_stream)} tokens")
+
+    return EvalData(
+        sentences=sentences,
+        suites=suite_data,
+        ppl_ids=np.asarray(ppl_stream.ids, dtype=np.int64),
+        surprisal_ids=np.asarray(surp_stream.ids, dtype=np.int64),
+        surprisal_offsets=np.asarray(surp_stream.offsets, dtype=np.int64).reshape(-1, 2),
+        surprisal_pos=pos,
+        window=int(window),
+        stride=int(stride),
+        bos_token_id=bos,
+        pad_id=evals._pad_id(tokenizer, 0),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluation
+
+
+class _Plan:
+    """All sequences of one EvalData in one LogprobPlan: unique sentences, then ppl / surprisal windows."""
+
+    def __init__(self, data: EvalData, batch_size: int, max_batch_tokens: int | None):
+        seqs: list[np.ndarray] = list(data.sentences)
+        firsts: list[int] = [1] * len(seqs)
+        self.n_sent = len(seqs)
+
+        def add_stream(ids: np.ndarray):
+            if len(ids) == 0:
+                return None
+            w_seqs, w_first, positions = evals.window_sequences(
+                ids, window=data.window, stride=data.stride, bos_token_id=data.bos_token_id
+            )
+            lo = len(seqs)
+            seqs.extend(w_seqs)
+            firsts.extend(w_first)
+            return (lo, len(seqs), positions)
+
+        self.ppl = add_stream(data.ppl_ids)
+        if self.ppl is not None and np.array_equal(data.ppl_ids, data.surprisal_ids):
+            self.surprisal = self.ppl  # same stream, same windows: score once
+        else:
+            self.surprisal = add_stream(data.surprisal_ids)
+        self.plan = evals.LogprobPlan(
+            seqs, firsts, batch_size=batch_size, max_batch_tokens=max_batch_tokens, pad_id=data.pad_id
+        )
+
+    def run(self, model, batch_context=None) -> dict[str, Any]:
+        lps = self.plan.run(model, batch_context)
+        out: dict[str, Any] = {"sentences": lps[: self.n_sent]}
+        for key in ("ppl", "surprisal"):
+            ref = getattr(self, key)
+            if ref is None:
+                out[key] = None
+            else:
+                lo, hi, positions = ref
+                vals = np.concatenate(lps[lo:hi]) if hi > lo else np.zeros(0)
+                out[key] = (positions, vals)
+        return out
+
+
+def _suite_rows(suite: SuiteData, scores: np.ndarray) -> list[tuple]:
+    """(suite, level, group, n, accuracy, mean margin) rows of one pair suite."""
+    lg, lb = scores[suite.good], scores[suite.bad]
+    diff = lg - lb
+    correct = (lg > lb).astype(np.float64)
+    rows = [(suite.name, "overall", "all", suite.n_pairs, float(correct.mean()), float(diff.mean()))]
+    for level, (labels, idx) in suite.groups.items():
+        keep = idx >= 0
+        k = idx[keep]
+        n = np.bincount(k, minlength=len(labels))
+        acc = np.bincount(k, weights=correct[keep], minlength=len(labels))
+        mar = np.bincount(k, weights=diff[keep], minlength=len(labels))
+        for g, label in enumerate(labels):
+            if n[g]:
+                rows.append((suite.name, level, label, int(n[g]), float(acc[g] / n[g]), float(mar[g] / n[g])))
+    return rows
+
+
+def _condition_masks(model, cond: Condition, selection: pl.DataFrame | None) -> dict[int, np.ndarray]:
+    if cond.intervention == "none":
+        return {}
+    if cond.intervention not in OPERATIONS:
+        raise ValueError(
+            f"condition {cond.name!r}: unknown intervention {cond.intervention!r}; "
+            f"expected 'none' or one of {', '.join(OPERATIONS)}"
+        )
+    if cond.set == "none":
+        raise ValueError(f"condition {cond.name!r}: intervention {cond.intervention!r} needs a neuron set")
+    if selection is None:
+        raise ValueError(f"condition {cond.name!r} needs set {cond.set!r} but no selection table was given")
+    if "set" not in selection.columns:
+        raise ValueError("selection table lacks a 'set' column")
+    sub = selection.filter(pl.col("set") == cond.set)
+    if sub.height == 0 and cond.set not in set(selection["set"].unique().to_list()):
+        raise ValueError(
+            f"condition {cond.name!r}: set {cond.set!r} is not in the selection table "
+            f"(sets: {sorted(selection['set'].unique().to_list())})"
+        )
+    return masks_from_selection(
+        sub, models.n_layers(model), models.n_neurons(model), layers=[int(l) for l in cond.layers]
+    )
+
+
+_MISSING = object()
+
+
+class _PrefixCache:
+    """Record block outputs in the baseline run; replay them to skip the unmodified leading blocks."""
+
+    def __init__(self, model, plan: _Plan, masks: list[dict[int, np.ndarray]], budget_bytes: int):
+        self.blocks = models.block_modules(model)
+        starts = sorted({min(cm) for cm in masks if cm and min(cm) > 0}, reverse=True)
+        elem = next(model.parameters()).element_size()
+        per_start = plan.plan.n_positions * models.d_model(model) * elem
+        self.starts: list[int] = []
+        for s in starts:
+            if (len(self.starts) + 1) * per_start <= budget_bytes:
+                self.starts.append(s)
+        self.store: dict[int, dict[int, Any]] = {s: {} for s in self.starts}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.starts)
+
+    @contextlib.contextmanager
+    def record(self, k: int):
+        handles = []
+        for s in self.starts:
+            def hook(module, args, output, s=s):
+                self.store[s][k] = output
+            handles.append(self.blocks[s - 1].register_forward_hook(hook))
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def replay_context(self, start: int):
+        if start not in self.store:
+            return None
+
+        @contextlib.contextmanager
+        def replay(k: int):
+            out = self.store[start][k]
+
+            def stub(*args, **kwargs):
+                return out
+
+            saved = []
+            try:
+                for blk in self.blocks[:start]:
+                    saved.append((blk, blk.__dict__.get("forward", _MISSING)))
+                    blk.forward = stub
+                yield
+            finally:
+                for blk, old in saved:
+                    if old is _MISSING:
+                        del blk.forward
+                    else:
+                        blk.forward = old
+
+        return replay
+
+    def clear(self) -> None:
+        self.store.clear()
+
+
+def evaluate_conditions(
+    model,
+    data: EvalData,
+    conditions: list[Condition],
+    selection: pl.DataFrame | None,
+    *,
+    batch_size: int = 64,
+    max_batch_tokens: int | None = 8192,
+    progress: bool = True,
+    timings: dict[str, float] | None = None,
+    prefix_cache_bytes: int = 1 << 30,
+) -> dict[str, pl.DataFrame]:
+    """Score ``data`` under every condition; ``{"metrics": ..., "surprisal": ...}`` (module docstring).
+
+    A condition's masks are the rows of ``selection`` whose ``set`` equals ``condition.set``,
+    restricted to ``condition.layers`` (:func:`negdiff.interventions.masks_from_selection`); the
+    evaluation runs under ``intervene(model, masks, condition.intervention)``. ``intervention ==
+    "none"`` is the unmodified model. A set name absent from ``selection`` raises; a scope holding
+    none of the set's neurons gives ``n_neurons == 0`` and the baseline's numbers. Batches hold at
+    most ``batch_size`` sequences and ``max_batch_tokens`` padded positions. ``timings``, when given,
+    receives the seconds spent per condition name.
+
+    Prefix reuse: a condition whose first masked layer is ``s > 0`` computes blocks ``0..s-1``
+    exactly as the baseline does, so the baseline run records block ``s-1``'s output per batch and
+    that condition replays it instead of running those blocks (the blocks' ``forward`` is stubbed
+    for the duration of the batch). The recorded states are kept while they fit in
+    ``prefix_cache_bytes`` (deepest start layers first); 0 disables the reuse.
+    """
+    names = [c.name for c in conditions]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"duplicate condition names: {dupes}")
+    # fail on bad conditions before spending any compute
+    masks = [_condition_masks(model, c, selection) for c in conditions]
+
+    plan = _Plan(data, batch_size, max_batch_tokens)
+    surp_pos = None
+    if plan.surprisal is not None:
+        positions = plan.surprisal[2]
+        if data.surprisal_pos is not None:
+            surp_pos = pl.Series("pos", [data.surprisal_pos[i] for i in positions.tolist()], dtype=pl.String)
+        else:
+            surp_pos = pl.Series("pos", [None] * len(positions), dtype=pl.String)
+        surp_tok = pl.Series("token", positions, dtype=pl.Int64)
+
+    # masks restricted to layers with a neuron; conditions with equal masks share one computation
+    masks = [{l: m for l, m in cm.items() if m.any()} for cm in masks]
+    keys: list[Any] = [
+        None if not cm else (c.intervention, tuple((l, cm[l].tobytes()) for l in sorted(cm)))
+        for c, cm in zip(conditions, masks)
+    ]
+    prefix = _PrefixCache(model, plan, masks, prefix_cache_bytes)
+
+    bar = None
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(conditions), unit="cond", desc="evaluate")
+        except ImportError:  # pragma: no cover
+            bar = None
+
+    cache: dict[Any, dict[str, Any]] = {}
+    metric_rows: list[tuple] = []
+    surprisal_frames: list[pl.DataFrame] = []
+    try:
+        for cond, cmask, key in zip(conditions, masks, keys):
+            t0 = time.perf_counter()
+            n_masked = int(sum(int(m.sum()) for m in cmask.values()))
+            if prefix.enabled and None not in cache:
+                # the baseline, recording the block outputs that later conditions start from
+                cache[None] = plan.run(model, prefix.record)
+            res = cache.get(key)
+            if res is None:
+                if cmask:
+                    with intervene(model, cmask, cond.intervention):
+                        res = plan.run(model, prefix.replay_context(min(cmask)))
+                else:
+                    res = plan.run(model)
+                cache[key] = res
+            head = (cond.name, cond.intervention, cond.set, cond.scope, n_masked)
+            if res["ppl"] is not None:
+                nll = -res["ppl"][1]
+                mean_nll = float(nll.mean())
+                metric_rows.append(head + ("ppl", "overall", "all", int(nll.size), float(np.exp(mean_nll)), mean_nll))
+            if data.suites:
+                sent_scores = np.array([v.sum() for v in res["sentences"]], dtype=np.float64)
+                sent_means = None
+                for suite in data.suites.values():
+                    if suite.reduce == "mean":
+                        if sent_means is None:
+                            sent_means = np.array([v.mean() for v in res["sentences"]], dtype=np.float64)
+                        scores = sent_means
+                    else:
+                        scores = sent_scores
+                    metric_rows.extend(head + r for r in _suite_rows(suite, scores))
+            if res["surprisal"] is not None:
+                surprisal_frames.append(pl.DataFrame({
+                    "token": surp_tok,
+                    "pos": surp_pos,
+                    "surprisal": pl.Series("surprisal", (-res["surprisal"][1]).astype(np.float32), dtype=pl.Float32),
+                }).with_columns(pl.lit(cond.name, dtype=pl.String).alias("condition")))
+            dt = time.perf_counter() - t0
+            if timings is not None:
+                timings[cond.name] = dt
+            if bar is not None:
+                bar.set_postfix_str(f"{cond.name} {dt:.2f}s")
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        prefix.clear()
+
+    metrics = pl.DataFrame(metric_rows, schema=METRICS_SCHEMA, orient="row")
+    if surprisal_frames:
+        surprisal = pl.concat(surprisal_frames, how="vertical").select(
+            [pl.col(k).cast(v) for k, v in SURPRISAL_SCHEMA.items()]
+        )
+    else:
+        surprisal = pl.DataFrame(schema=SURPRISAL_SCHEMA)
+    return {"metrics": metrics, "surprisal": surprisal}
+
+
+# --------------------------------------------------------------------------------------------------
+# WD of a fixed cohort across checkpoints
+
+
+class _StopForward(Exception):
+    pass
+
+
+def cohort_wd(
+    model,
+    stream_ids: np.ndarray,
+    cohort: pl.DataFrame,
+    *,
+    window: int,
+    stride: int,
+    max_tokens: int | None,
+    bos_token_id: int | None,
+    batch_size: int = 16,
+) -> pl.DataFrame:
+    """WD to N(0, 1) (exact mode) of a fixed set of neurons at this model state.
+
+    ``cohort`` has columns ``layer``, ``neuron`` (other columns are ignored). Pre-activations are
+    captured over strided windows of the first ``max_tokens`` stream tokens, each token recorded once
+    (:func:`negdiff.data.iter_windows`), exactly as :func:`negdiff.activations.dump_activations`
+    does: ``window`` counts *stream* tokens per window (as in ``iter_windows`` and the dump), and the
+    BOS, when ``bos_token_id`` is given, comes on top (so pass the config's ``window - 1`` with a
+    BOS, as the dump rule does). Returns one row per cohort neuron
+    (sorted by layer, neuron) with ``wd``, ``wd_neg``, ``wd_pos``, ``frac_negative``
+    (:data:`COHORT_WD_SCHEMA`).
+    """
+    from negdiff.data import iter_windows
+    from negdiff.scoring import wd_to_normal
+
+    missing = {"layer", "neuron"} - set(cohort.columns)
+    if missing:
+        raise ValueError(f"cohort table lacks column(s) {sorted(missing)}")
+    coh = cohort.select(pl.col("layer").cast(pl.Int64), pl.col("neuron").cast(pl.Int64)).sort("layer", "neuron")
+    if coh.is_duplicated().any():
+        raise ValueError("cohort has duplicate (layer, neuron) rows")
+    if coh.height == 0:
+        return pl.DataFrame(schema=COHORT_WD_SCHEMA)
+    n_layers, n_neu = models.n_layers(model), models.n_neurons(model)
+    lay, neu = coh["layer"].to_numpy(), coh["neuron"].to_numpy()
+    if lay.min() < 0 or lay.max() >= n_layers or neu.min() < 0 or neu.max() >= n_neu:
+        raise IndexError(f"cohort has (layer, neuron) outside [0, {n_layers}) x [0, {n_neu})")
+    layers = sorted(set(lay.tolist()))
+    cols = {l: torch.from_numpy(neu[lay == l].copy()) for l in layers}
+
+    ids = np.asarray(stream_ids, dtype=np.int64).reshape(-1)
+    if max_tokens is not None:
+        ids = ids[: int(max_tokens)]
+    if len(ids) == 0:
+        raise ValueError("cohort_wd: empty token stream")
+    bos = 1 if bos_token_id is not None else 0
+    wins = iter_windows(len(ids), int(window), int(stride))
+    device = models.model_device(model)
+    backbone = getattr(model, "base_model", model)
+    last = models.pre_activation_modules(model)[max(layers)]
+
+    def stop_hook(module, args, output):
+        raise _StopForward
+
+    chunks: dict[int, list[np.ndarray]] = {l: [] for l in layers}
+    was_training = model.training
+    model.eval()
+    # batches of consecutive windows with equal length: no padding needed
+    batches: list[list] = []
+    for w in wins:
+        if batches and len(batches[-1]) < batch_size and (batches[-1][0].end - batches[-1][0].start) == (w.end - w.start):
+            batches[-1].append(w)
+        else:
+            batches.append([w])
+    try:
+        with models.capture_pre_activations(model, layers) as cap, torch.inference_mode():
+            handle = last.register_forward_hook(stop_hook)
+            try:
+                for batch in batches:
+                    rows = np.stack([ids[w.start : w.end] for w in batch])
+                    if bos:
+                        rows = np.concatenate([np.full((len(batch), 1), bos_token_id, np.int64), rows], axis=1)
+                    cap.clear()
+                    try:
+                        backbone(input_ids=torch.from_numpy(rows).to(device), use_cache=False)
+                    except _StopForward:
+                        pass
+                    for l in layers:
+                        pre = cap.pre_activation[l]
+                        idx = cols[l].to(pre.device)
+                        for b, w in enumerate(batch):
+                            lo, hi = w.keep_from - w.start + bos, w.end - w.start + bos
+                            chunks[l].append(pre[b, lo:hi].index_select(-1, idx).float().cpu().numpy())
+                    cap.clear()
+            finally:
+                handle.remove()
+    finally:
+        model.train(was_training)
+
+    frames = []
+    for l in layers:
+        a = np.concatenate(chunks[l], axis=0)
+        st = wd_to_normal(a, mode="exact", layer=l)
+        frames.append(pl.DataFrame({
+            "layer": np.full(a.shape[1], l, dtype=np.int32),
+            "neuron": cols[l].numpy().astype(np.int32),
+            "wd": st["wd"],
+            "wd_neg": st["wd_neg"],
+            "wd_pos": st["wd_pos"],
+            "frac_negative": st["frac_negative"],
+        }))
+    return pl.concat(frames).select([pl.col(k).cast(v) for k, v in COHORT_WD_SCHEMA.items()])

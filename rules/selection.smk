@@ -1,0 +1,31 @@
+# Neuron sets per model: WNs at each percent, same-count random controls, and the perplexity-matched control.
+
+
+rule select_neurons:
+    input:
+        scores=lambda wc: f"results/scores/{wc.model}/{cohort_checkpoint(wc.model)}.parquet",
+        model="results/models/{model}",
+        ppl_text=lambda wc: corpus_file(EVALUATION["ppl_split"], "txt"),
+    output:
+        table="results/selection/{model}.parquet",
+        record="results/selection/{model}.json",
+    params:
+        selection=section("selection"),
+        sets=selection_sets(SELECTION),
+        checkpoint=lambda wc: cohort_checkpoint(wc.model),
+        window=EVALUATION["window"],
+        stride=EVALUATION["stride"],
+        prepend_bos=EVALUATION["prepend_bos"],
+        device=config["device"],
+        code=code_fingerprint("selection", "scoring", "interventions", "evals", "models", "tokenizer", "conditions", "data", "io", "runtime"),
+    log:
+        log_path("select_neurons", "{model}"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPU,
+    script:
+        "../workflow_scripts/select_neurons.py"

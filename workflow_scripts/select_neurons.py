@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import polars as pl
+
+from negdiff.conditions import set_name
+from negdiff.io import write_json, write_parquet
+from negdiff.runtime import job
+from negdiff.selection import counts_per_layer, select_random, select_wn, selection_table
+
+with job(snakemake) as log:
+    p = snakemake.params
+    cfg = p.selection
+    scores = pl.read_parquet(snakemake.input.scores)
+    sets = {}
+    for percent in cfg["percents"]:
+        wn = select_wn(scores, percent)
+        sets[set_name("wn", percent)] = wn
+        sets[set_name("random", percent)] = select_random(scores, counts_per_layer(wn), seed=cfg["seed"])
+    record = {
+        "model": snakemake.wildcards.model,
+        "checkpoint": p.checkpoint,
+        "seed": cfg["seed"],
+        "sets": {name: {"n_neurons": df.height, "counts_per_layer": counts_per_layer(df)} for name, df in sets.items()},
+        "ppl_matched": None,
+    }
+    if cfg["ppl_matched"]["enabled"]:
+        from negdiff.selection import matched_control
+
+        pm = cfg["ppl_matched"]
+        main = set_name("wn", cfg["main_percent"])
+        chosen, search = matched_control(
+            Path(snakemake.input.model) / p.checkpoint,
+            scores,
+            sets[main],
+            text_path=snakemake.input.ppl_text,
+            tokens=pm["tokens"],
+            window=p.window,
+            stride=p.stride,
+            prepend_bos=p.prepend_bos,
+            tolerance=pm["tolerance"],
+            max_iter=pm["max_iter"],
+            hi=pm["hi"],
+            device=p.device,
+        )
+        sets[set_name("ppl_matched", cfg["main_percent"])] = chosen
+        record["ppl_matched"] = search
+        record["sets"][set_name("ppl_matched", cfg["main_percent"])] = {
+            "n_neurons": chosen.height,
+            "counts_per_layer": counts_per_layer(chosen),
+        }
+        log.info("ppl-matched search: %s", {k: v for k, v in search.items() if k != "history"})
+    missing = sorted(set(p.sets) - set(sets))
+    if missing:
+        raise RuntimeError(f"selection did not produce the planned sets {missing}")
+    write_parquet(snakemake.output.table, selection_table(sets))
+    write_json(snakemake.output.record, record)
