@@ -59,7 +59,7 @@ rule figure_claims:
     output:
         report(
             "results/figures/{figure}.pdf",
-            caption="../report/{figure}.rst",
+            caption="../report/claim_figures.rst",
             category="Evaluation",
         ),
     wildcard_constraints:

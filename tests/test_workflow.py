@@ -118,6 +118,8 @@ def test_end_to_end_outputs(tiny_run):
     for fig in figures:
         data = (res / "figures" / f"{fig}.pdf").read_bytes()
         assert data.startswith(b"%PDF") and len(data) > 5000, fig
+    report = (res / "report.html").read_text(errors="replace")
+    assert report.lstrip().lower().startswith("<!doctype html") and "summary.csv" in report
     summary = pl.read_csv(res / "tables" / "summary.csv")
     assert set(summary["claim_id"]) == {f"C{k}" for k in range(1, 10)}
     assert summary.height == 9 * 3
