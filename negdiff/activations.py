@@ -51,6 +51,14 @@ def estimate_dump_bytes(
     return int(n_tokens) * (n_layers * width * itemsize + _INDEX_BYTES_PER_TOKEN)
 
 
+def _existing_ancestor(path: Path) -> Path:
+    """``path`` or its nearest existing parent (where free disk space can be measured)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def _clear_dump_dir(out_dir: Path) -> None:
     (out_dir / MANIFEST).unlink(missing_ok=True)  # first: a half-cleared dir is never trusted
     for p in out_dir.glob(SHARD_GLOB):
@@ -224,15 +232,18 @@ def dump_activations(
         raise ValueError(f"window {window} (+{bos} BOS) exceeds the model's context of {max_ctx} tokens")
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _clear_dump_dir(out_dir)
+    # Refuse before touching anything: no directory is created and an earlier dump is left as it was.
     estimate = estimate_dump_bytes(n_target, len(layers), N, D, dtype, capture_mlp_input)
-    free = shutil.disk_usage(out_dir).free
+    free = shutil.disk_usage(_existing_ancestor(out_dir)).free
     if free < estimate:
         raise OSError(
             f"not enough disk space for the activation dump in {out_dir}: need about "
-            f"{estimate / 2**30:.2f} GiB ({estimate} bytes), {free / 2**30:.2f} GiB free"
+            f"{estimate / 2**30:.2f} GiB ({estimate} bytes = {n_target} tokens x {len(layers)} layers x "
+            f"{N} neurons{f' + {D} MLP inputs' if capture_mlp_input else ''} x {dtype}), "
+            f"{free / 2**30:.2f} GiB ({free} bytes) free"
         )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _clear_dump_dir(out_dir)
 
     tdtype = DUMP_DTYPES[dtype]
     writer = _ShardWriter(out_dir, layers, N, D, tdtype, dtype, capture_mlp_input, tokens_per_shard, n_target)
@@ -255,89 +266,104 @@ def dump_activations(
         except ImportError:  # pragma: no cover
             bar = None
 
-    recorded = 0
-    with models.capture_pre_activations(model, layers, capture_input=capture_mlp_input) as cap, torch.inference_mode():
-        stop_handle = last_module.register_forward_hook(stop_hook)
-        try:
-            for batch in _batches(windows, batch_size):
-                if recorded >= n_target:
-                    break
-                rows = np.stack([ids[w.start : w.end] for w in batch])
-                if bos:
-                    rows = np.concatenate([np.full((len(batch), 1), bos_token_id, np.int64), rows], axis=1)
-                input_ids = torch.from_numpy(rows).to(device)
-                cap.clear()
-                try:
-                    backbone(input_ids=input_ids, use_cache=False)
-                except _StopForward:
-                    pass
-                missing = [l for l in layers if l not in cap.pre_activation]
-                if missing:
-                    raise RuntimeError(f"forward did not reach the pre-activation modules of layers {missing}")
+    try:
+        recorded = 0
+        with models.capture_pre_activations(model, layers, capture_input=capture_mlp_input) as cap, torch.inference_mode():
+            stop_handle = last_module.register_forward_hook(stop_hook)
+            try:
+                for batch in _batches(windows, batch_size):
+                    if recorded >= n_target:
+                        break
+                    rows = np.stack([ids[w.start : w.end] for w in batch])
+                    if bos:
+                        rows = np.concatenate([np.full((len(batch), 1), bos_token_id, np.int64), rows], axis=1)
+                    input_ids = torch.from_numpy(rows).to(device)
+                    cap.clear()
+                    try:
+                        backbone(input_ids=input_ids, use_cache=False)
+                    except _StopForward:
+                        pass
+                    missing = [l for l in layers if l not in cap.pre_activation]
+                    if missing:
+                        raise RuntimeError(f"forward did not reach the pre-activation modules of layers {missing}")
 
-                # kept positions per window, in model-input coordinates, truncated to max_tokens
-                keep: list[tuple[int, int]] = []
-                budget = n_target - recorded
-                for w in batch:
-                    lo = w.keep_from - w.start + bos
-                    hi = w.end - w.start + bos
-                    hi = min(hi, lo + budget)
-                    budget -= hi - lo
-                    keep.append((lo, hi))
-                for l in layers:
-                    _check_finite("pre-activation", l, cap.pre_activation[l], batch, keep, bos)
-                    if capture_mlp_input:
-                        _check_finite("MLP input", l, cap.mlp_input[l], batch, keep, bos)
+                    # kept positions per window, in model-input coordinates, truncated to max_tokens
+                    keep: list[tuple[int, int]] = []
+                    budget = n_target - recorded
+                    for w in batch:
+                        lo = w.keep_from - w.start + bos
+                        hi = w.end - w.start + bos
+                        hi = min(hi, lo + budget)
+                        budget -= hi - lo
+                        keep.append((lo, hi))
+                    for l in layers:
+                        _check_finite("pre-activation", l, cap.pre_activation[l], batch, keep, bos)
+                        if capture_mlp_input:
+                            _check_finite("MLP input", l, cap.mlp_input[l], batch, keep, bos)
 
-                # gather the kept rows of the whole batch on the device, then one copy per tensor
-                kept = [(b, lo, hi) for b, (lo, hi) in enumerate(keep) if hi > lo]
-                out: dict[str, torch.Tensor] = {}
-                for l in layers:
-                    out[f"pre_activation.{l}"] = _gather(cap.pre_activation[l], kept, tdtype)
-                    if capture_mlp_input:
-                        out[f"mlp_input.{l}"] = _gather(cap.mlp_input[l], kept, tdtype)
-                cap.clear()
-                spans = [(batch[b].start + lo - bos, batch[b].start + hi - bos) for b, lo, hi in kept]
-                out["token_ids"] = torch.from_numpy(np.concatenate([ids[a:z] for a, z in spans]))
-                out["offsets"] = torch.from_numpy(np.concatenate([offsets[a:z] for a, z in spans]))
-                out["position"] = torch.from_numpy(
-                    np.concatenate([np.arange(lo - bos, hi - bos, dtype=np.int64) for _, lo, hi in kept])
-                )
-                n_new = int(out["token_ids"].shape[0])
-                writer.add(out)
-                recorded += n_new
+                    # gather the kept rows of the whole batch on the device, then one copy per tensor
+                    kept = [(b, lo, hi) for b, (lo, hi) in enumerate(keep) if hi > lo]
+                    out: dict[str, torch.Tensor] = {}
+                    for l in layers:
+                        out[f"pre_activation.{l}"] = _gather(cap.pre_activation[l], kept, tdtype)
+                        if capture_mlp_input:
+                            out[f"mlp_input.{l}"] = _gather(cap.mlp_input[l], kept, tdtype)
+                    cap.clear()
+                    spans = [(batch[b].start + lo - bos, batch[b].start + hi - bos) for b, lo, hi in kept]
+                    out["token_ids"] = torch.from_numpy(np.concatenate([ids[a:z] for a, z in spans]))
+                    out["offsets"] = torch.from_numpy(np.concatenate([offsets[a:z] for a, z in spans]))
+                    out["position"] = torch.from_numpy(
+                        np.concatenate([np.arange(lo - bos, hi - bos, dtype=np.int64) for _, lo, hi in kept])
+                    )
+                    n_new = int(out["token_ids"].shape[0])
+                    writer.add(out)
+                    recorded += n_new
+                    if bar is not None:
+                        bar.update(n_new)
+            finally:
+                stop_handle.remove()
                 if bar is not None:
-                    bar.update(n_new)
-        finally:
-            stop_handle.remove()
-            if bar is not None:
-                bar.close()
-    writer.flush()
-    if writer.written != n_target:  # pragma: no cover - internal invariant
-        raise RuntimeError(f"dumped {writer.written} tokens, expected {n_target}")
+                    bar.close()
+        writer.flush()
+        if writer.written != n_target:  # pragma: no cover - internal invariant
+            raise RuntimeError(f"dumped {writer.written} tokens, expected {n_target}")
 
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "n_tokens": writer.written,
-        "max_tokens": max_tokens,
-        "layers": layers,
-        "n_layers_model": n_layers_total,
-        "n_neurons": N,
-        "d_model": D,
-        "dtype": dtype,
-        "model_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-        "window": window,
-        "stride": stride,
-        "bos_token_id": bos_token_id,
-        "capture_mlp_input": capture_mlp_input,
-        "tokens_per_shard": tokens_per_shard,
-        "estimated_bytes": estimate,
-        "architecture": models.arch_spec(model).name,
-        "shards": writer.shards,
-        "meta": dict(meta or {}),
-    }
-    write_json(out_dir / MANIFEST, manifest)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "n_tokens": writer.written,
+            "max_tokens": max_tokens,
+            "layers": layers,
+            "n_layers_model": n_layers_total,
+            "n_neurons": N,
+            "d_model": D,
+            "dtype": dtype,
+            "model_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+            "window": window,
+            "stride": stride,
+            "bos_token_id": bos_token_id,
+            "capture_mlp_input": capture_mlp_input,
+            "tokens_per_shard": tokens_per_shard,
+            "estimated_bytes": estimate,
+            "architecture": models.arch_spec(model).name,
+            "shards": writer.shards,
+            "meta": dict(meta or {}),
+        }
+        write_json(out_dir / MANIFEST, manifest)
+    except BaseException:
+        # a failed or interrupted dump leaves no shard behind (the manifest is never written)
+        _clear_dump_dir(out_dir)
+        raise
     return manifest
+
+
+def _open_shard(f: Path, dump: Path):
+    try:
+        return safe_open(str(f), framework="pt")
+    except Exception as err:  # safetensors raises SafetensorError (header) or OSError; neither names the file
+        raise ValueError(
+            f"activation dump {dump}: shard {f} cannot be read ({type(err).__name__}: {err}); "
+            "it is corrupted: rerun the dump (snakemake --forcerun dump_activations)"
+        ) from err
 
 
 class ActivationReader:
@@ -371,10 +397,37 @@ class ActivationReader:
                     f"activation dump {self.path}: shard {f} has {size} bytes, manifest says {s['bytes']} "
                     f"(truncated or rewritten)"
                 )
+            self._check_shard_header(f, int(s["n_tokens"]))
             self._files.append(f)
         self._bounds = np.cumsum([0] + [int(s["n_tokens"]) for s in self.shards])
         if int(self._bounds[-1]) != self.n_tokens:
             raise ValueError(f"{mpath}: shards hold {int(self._bounds[-1])} tokens, manifest says {self.n_tokens}")
+
+    def _open(self, f: Path):
+        """``safe_open`` whose failures (a corrupted header, ...) name the shard file."""
+        return _open_shard(f, self.path)
+
+    def _check_shard_header(self, f: Path, n_tokens: int) -> None:
+        """The shard's header parses and lists exactly the tensors and shapes the manifest implies."""
+        n_neurons, d_model = int(self.manifest["n_neurons"]), int(self.manifest["d_model"])
+        expected = {f"pre_activation.{l}": [n_tokens, n_neurons] for l in self.layers}
+        if self.has_mlp_input:
+            expected.update({f"mlp_input.{l}": [n_tokens, d_model] for l in self.layers})
+        expected.update({"token_ids": [n_tokens], "offsets": [n_tokens, 2], "position": [n_tokens]})
+        with self._open(f) as fh:
+            names = set(fh.keys())
+            shapes = {k: list(fh.get_slice(k).get_shape()) for k in names & set(expected)}
+        if names != set(expected):
+            raise ValueError(
+                f"activation dump {self.path}: shard {f} holds tensors {sorted(names)}, expected "
+                f"{sorted(expected)} (corrupted or from another dump)"
+            )
+        bad = {k: v for k, v in shapes.items() if v != expected[k]}
+        if bad:
+            raise ValueError(
+                f"activation dump {self.path}: shard {f} has shapes {bad}, the manifest implies "
+                f"{ {k: expected[k] for k in bad} } (corrupted or from another dump)"
+            )
 
     def __repr__(self) -> str:
         return f"ActivationReader({str(self.path)!r}, n_tokens={self.n_tokens}, layers={self.layers})"
@@ -410,7 +463,7 @@ class ActivationReader:
         name = f"pre_activation.{layer}"
         start, stop, _ = slice(start, stop).indices(self.n_neurons())
         for f in self._files:
-            with safe_open(str(f), framework="pt") as fh:
+            with self._open(f) as fh:
                 yield self._to_numpy(fh.get_slice(name)[:, start:stop])
 
     def read_pre_activation(self, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -431,7 +484,7 @@ class ActivationReader:
         if rows is None:
             out = np.empty((self.n_tokens, self.d_model), dtype=np.float32)
             for k, f in enumerate(self._files):
-                with safe_open(str(f), framework="pt") as fh:
+                with self._open(f) as fh:
                     out[self._bounds[k] : self._bounds[k + 1]] = self._to_numpy(fh.get_tensor(name))
             return out
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -443,7 +496,7 @@ class ActivationReader:
             sel = np.nonzero(shard_of == k)[0]
             local = rows[sel] - self._bounds[k]
             lo, hi = int(local.min()), int(local.max()) + 1
-            with safe_open(str(self._files[k]), framework="pt") as fh:
+            with self._open(self._files[k]) as fh:
                 block = self._to_numpy(fh.get_slice(name)[lo:hi])
             out[sel] = block[local - lo]
         return out
@@ -451,7 +504,7 @@ class ActivationReader:
     def _read_index(self, name: str) -> np.ndarray:
         parts = []
         for f in self._files:
-            with safe_open(str(f), framework="pt") as fh:
+            with self._open(f) as fh:
                 parts.append(fh.get_tensor(name).numpy())
         if not parts:
             return np.zeros((0, 2) if name == "offsets" else (0,), dtype=np.int64)

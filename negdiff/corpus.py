@@ -34,6 +34,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from negdiff.pos import align_tags
+
 from negdiff.io import write_json, write_text
 
 FORMAT_VERSION = 1
@@ -1592,7 +1594,10 @@ def read_pairs(path_or_dir) -> list[dict]:
     elif path.exists():
         files = [path]
     else:
-        raise FileNotFoundError(f"{path} does not exist")
+        raise FileNotFoundError(
+            f"minimal-pair benchmark {path} does not exist: expected a .jsonl file or a directory of "
+            "*.jsonl files (one JSON object per line with sentence_good, sentence_bad and UID or template)"
+        )
     rows: list[dict] = []
     for f in files:
         with open(f, encoding="utf-8") as fh:
@@ -1664,23 +1669,7 @@ def word_pos_for_offsets(text: str, pos_lines, offsets) -> list[str | None]:
     Word spans are cached for the latest (text, str pos) pair, so calling batch by batch is cheap.
     """
     starts, ends, tags = _spans_and_tags(text, pos_lines)
-    off = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
-    n = len(off)
-    if n == 0:
-        return []
-    s, e = off[:, 0], off[:, 1]
-    last = np.searchsorted(starts, e, side="left") - 1       # last word starting before the token ends
-    first = np.searchsorted(ends, s, side="right")             # first word ending after the token starts
-    valid = (e > s) & (first <= last) & (last >= 0)
-    result: list[str | None] = [None] * n
-    single = np.flatnonzero(valid & (first == last))
-    for i, j in zip(single.tolist(), last[single].tolist()):
-        result[i] = tags[j]
-    for i in np.flatnonzero(valid & (first < last)).tolist():
-        ws = np.arange(first[i], last[i] + 1)
-        ov = np.minimum(ends[ws], e[i]) - np.maximum(starts[ws], s[i])
-        result[i] = tags[int(ws[int(np.argmax(ov))])]
-    return result
+    return align_tags(starts, ends, tags, offsets)
 
 
 __all__ = [
@@ -1699,3 +1688,34 @@ def limit_pairs(pairs: list[dict], per_group: int) -> list[dict]:
             seen[key] = seen.get(key, 0) + 1
             out.append(pair)
     return out
+
+
+def load_suite(where: str, *, builtin_dir: str | Path | None = None) -> list[dict]:
+    """Minimal pairs from ``"builtin"`` (the generated suite in ``builtin_dir``), a directory or file of
+    JSON lines, or ``"hf:DATASET"`` (every config of a Hugging Face dataset, e.g. ``hf:nyu-mll/blimp``,
+    split "train")."""
+    if where == "builtin":
+        if builtin_dir is None:
+            raise ValueError("the built-in suite needs its directory")
+        return read_pairs(builtin_dir)
+    if where.startswith("hf:"):
+        name = where[3:]
+        try:
+            import datasets
+        except ImportError:
+            raise ImportError(f"suite {where!r} needs the `datasets` package (pip install datasets)") from None
+        try:
+            configs = datasets.get_dataset_config_names(name)
+            pairs = []
+            for cfg in sorted(configs):
+                pairs.extend(dict(row) for row in datasets.load_dataset(name, cfg, split="train"))
+        except Exception as err:
+            raise RuntimeError(
+                f"could not load suite {where!r} ({type(err).__name__}: {err}); offline, point the suite at a "
+                "local directory of JSON-lines files instead (e.g. BLiMP's data/*.jsonl)"
+            ) from None
+        return pairs
+    path = Path(where)
+    if not path.exists():
+        raise FileNotFoundError(f"benchmark suite {where!r} does not exist: expected a directory of *.jsonl files")
+    return read_pairs(path)

@@ -92,3 +92,44 @@ def iter_windows(n_tokens: int, window: int, stride: int) -> list[Window]:
         covered = end
         start += stride
     return out
+
+
+def load_split_text(data: dict, split: str) -> str:
+    """The raw text of one split (train / valid / test) from a ``data`` config section.
+
+    ``source: hf`` loads a Hugging Face dataset through ``datasets`` (WikiText-2 raw by default) and
+    joins its ``text`` field; ``source: local`` reads a file, or every ``*.txt`` file of a directory in
+    name order. Offline, a missing dataset raises an error that says how to give a local copy.
+    """
+    source = data["source"]
+    if source == "local":
+        where = data["local"].get(split)
+        if not where:
+            raise ValueError(f"config key data.local.{split}: no file or directory given for the {split} split")
+        path = Path(where)
+        if path.is_dir():
+            files = sorted(path.glob("*.txt"))
+            if not files:
+                raise FileNotFoundError(f"data.local.{split}: directory {path} holds no *.txt files")
+            return "".join(read_text(f) for f in files)
+        return read_text(path)
+    if source == "hf":
+        hf = data["hf"]
+        hf_split = hf["splits"][split]
+        try:
+            import datasets
+        except ImportError:
+            raise ImportError("data.source: hf needs the `datasets` package (pip install datasets)") from None
+        try:
+            ds = datasets.load_dataset(hf["path"], hf["name"], split=hf_split)
+        except Exception as err:  # offline, unknown dataset, ...
+            raise RuntimeError(
+                f"could not load dataset {hf['path']}/{hf['name']} split {hf_split!r} ({type(err).__name__}: {err}). "
+                f"Offline, give a local copy instead: data.source: local and data.local.{split}: PATH "
+                "(a text file or a directory of *.txt files), or pre-populate the Hugging Face cache "
+                "and set HF_DATASETS_OFFLINE=1"
+            ) from None
+        if "text" not in ds.column_names:
+            raise ValueError(f"dataset {hf['path']}/{hf['name']} has no 'text' column: {ds.column_names}")
+        return "".join(line if line.endswith("\n") else line + "\n" for line in ds["text"])
+    raise ValueError(f"config key data.source: {source!r} has no text to load here; expected 'hf' or 'local'")

@@ -168,11 +168,24 @@ class LogprobPlan:
                 sel = logits[rows, cols].to(torch.float64)
                 lp = torch.log_softmax(sel, dim=-1)
                 lp = lp.gather(-1, b["targets"].to(logits.device)[:, None]).squeeze(-1).cpu().numpy()
+                if not np.isfinite(lp).all():
+                    _raise_nonfinite_logprob(lp, b, k)
                 for i, part in zip(b["items"], np.split(lp, np.cumsum(b["counts"])[:-1])):
                     out[i] = part
         finally:
             model.train(was_training)
         return out
+
+
+def _raise_nonfinite_logprob(lp: np.ndarray, batch: dict[str, Any], k: int) -> None:
+    """Stop on a NaN / inf log-prob, naming the sequence and token position of the first one."""
+    j = int(np.flatnonzero(~np.isfinite(lp))[0])
+    row = int(batch["rows"][j])
+    pos = int(batch["cols"][j]) + 1  # the scored token's position in its sequence
+    raise ValueError(
+        f"non-finite log-prob {lp[j]!r} for sequence {batch['items'][row]} (batch {k}), token position "
+        f"{pos} (token id {int(batch['targets'][j])}): the model's logits are not finite there"
+    )
 
 
 def _reduce(vals: np.ndarray, reduce: str) -> float:

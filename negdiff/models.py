@@ -177,6 +177,26 @@ def torch_dtype(name: str | torch.dtype) -> torch.dtype:
         raise ValueError(f"unknown dtype {name!r}; expected one of {sorted(_DTYPES)}") from None
 
 
+def local_revision(folder: Path, revision: str | None) -> tuple[Path, str | None]:
+    """A revision of a local model folder: the subfolder named after it (``folder/step1000``).
+
+    ``None`` or ``"main"`` without such a subfolder means the folder itself. Hub revisions are left
+    to ``from_pretrained``; a local folder has no git history, so checkpoints live in subfolders.
+    """
+    if revision is None:
+        return folder, None
+    sub = folder / revision
+    if sub.is_dir():
+        return sub, None
+    if revision == "main" and (folder / "config.json").is_file():
+        return folder, None
+    available = sorted(d.name for d in folder.iterdir() if d.is_dir() and (d / "config.json").is_file())
+    raise FileNotFoundError(
+        f"revision {revision!r} not found in local model folder {folder}: expected a subfolder {sub} "
+        f"with config.json; subfolders with a model: {available or 'none'}"
+    )
+
+
 def load_model(
     path: str | os.PathLike,
     *,
@@ -201,6 +221,7 @@ def load_model(
     if local.exists():
         if not local.is_dir():
             raise NotADirectoryError(f"model path {path_s} is not a directory")
+        local, revision = local_revision(local, revision)
         path_s = str(local)
     elif _looks_local(path_s):
         raise FileNotFoundError(f"model directory {path_s} does not exist")

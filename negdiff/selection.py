@@ -288,7 +288,7 @@ def selection_table(sets: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
 
 
 def matched_control(
-    model_dir,
+    load: dict,
     scores: pl.DataFrame,
     wn_set: pl.DataFrame,
     *,
@@ -305,7 +305,7 @@ def matched_control(
 ) -> tuple[pl.DataFrame, dict]:
     """The perplexity-matched control of a WN set on a real model.
 
-    Loads the model, takes the first ``tokens`` tokens of ``text_path``, measures the perplexity with
+    Loads the model (``load``: keyword arguments of :func:`negdiff.models.load_model`), takes the first ``tokens`` tokens of ``text_path``, measures the perplexity with
     ``wn_set`` neg-zeroed (the target), then searches ``m`` with :func:`ppl_matched_search`. The record
     also holds the baseline perplexity and the data used.
     """
@@ -315,7 +315,7 @@ def matched_control(
     from negdiff.models import load_model, n_layers, n_neurons
     from negdiff.tokenizer import bos_token_id
 
-    model, tokenizer = load_model(model_dir, device=device)
+    model, tokenizer = load_model(**load, device=device)
     stream = encode_text(tokenizer, read_text(text_path), max_tokens=tokens)
     bos = bos_token_id(tokenizer) if prepend_bos else None
     shape = (n_layers(model), n_neurons(model))

@@ -3,15 +3,16 @@
 
 rule dump_activations:
     input:
-        model="results/models/{model}",
-        text=split_file("txt"),
+        model=model_input,
+        text=text_file(config["activations"]["split"]),
     output:
         directory("results/activations/{model}/{checkpoint}"),
     params:
         activations=section("activations", exclude=["checkpoints"]),
         device=config["device"],
-        source=lambda wc: canonical(config["models"][wc.model]),
-        code=code_fingerprint("activations", "models", "tokenizer", "data", "io", "runtime"),
+        load=lambda wc: model_load(wc.model, wc.checkpoint),
+        data=data_label(),
+        code=code_fingerprint("dump_activations.py"),
     log:
         log_path("dump_activations", "{model}", "{checkpoint}"),
     conda:

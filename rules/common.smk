@@ -9,8 +9,8 @@ REPO = Path(workflow.basedir)
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from negdiff.conditions import conditions_for, selection_sets  # noqa: E402
-from negdiff.config import checkpoint_name, checkpoint_steps, export_pythonpath  # noqa: E402
+from negdiff.conditions import selection_sets  # noqa: E402
+from negdiff.config import checkpoint_name, checkpoint_steps, export_pythonpath, imported_modules, model_spec, negdiff_closure  # noqa: E402
 
 export_pythonpath(str(REPO))
 
@@ -20,10 +20,14 @@ SPLITS = ["train", "valid", "test"]
 GPU = 1 if str(config["device"]).startswith("cuda") else 0
 
 
-def code_fingerprint(*modules):
-    """Hash of the negdiff modules a job uses (a params entry), so library changes rerun it."""
+def code_fingerprint(script):
+    """Hash of every negdiff module a workflow script imports, directly or not (a params entry).
+
+    Snakemake tracks the script file itself; this makes a library change rerun exactly the jobs
+    whose code changed."""
+    source = (REPO / "workflow_scripts" / script).read_text()
     h = hashlib.sha256()
-    for name in sorted(set(modules)):
+    for name in negdiff_closure(imported_modules(source)):
         h.update(name.encode())
         h.update((REPO / "negdiff" / f"{name}.py").read_bytes())
     return h.hexdigest()[:16]
@@ -47,12 +51,59 @@ def log_path(rule_name, *keys):
     return os.path.join("results", "logs", rule_name, *keys) + ".log"
 
 
-TRAIN_MODELS = [m for m, spec in config["models"].items() if spec["source"] == "train"]
-MODELS = list(config["models"])
+SPECS = {m: model_spec(spec) for m, spec in config["models"].items()}
+TRAIN_MODELS = [m for m, spec in SPECS.items() if spec["source"] == "train"]
+MODELS = list(SPECS)
+BUILTIN_DATA = config["data"]["source"] == "builtin"
+if TRAIN_MODELS and not BUILTIN_DATA:
+    raise ValueError(
+        f"config: models {TRAIN_MODELS} are trained on the built-in corpus, which needs data.source: builtin"
+    )
 
 
 def training_checkpoints(model):
+    """Every checkpoint of a model, oldest first: training steps, or the configured HF revisions."""
+    spec = SPECS[model]
+    if spec["source"] == "hf":
+        return list(spec["revisions"])
     return [checkpoint_name(s) for s in checkpoint_steps(config["training"]["steps"], config["training"]["first_checkpoint"])]
+
+
+def model_input(wc):
+    """Files a model job depends on: the trained checkpoints, or an existing local HF folder."""
+    spec = SPECS[wc.model]
+    if spec["source"] == "train":
+        return f"results/models/{wc.model}"
+    return spec["path"] if Path(spec["path"]).expanduser().exists() else []
+
+
+def model_load(model, checkpoint):
+    """Keyword arguments of negdiff.models.load_model for one (model, checkpoint)."""
+    spec = SPECS[model]
+    if spec["source"] == "train":
+        return {"path": f"results/models/{model}/{checkpoint}", "revision": None, "dtype": "float32",
+                "device_map": None, "trust_remote_code": False}
+    keys = ("path", "dtype", "device_map", "trust_remote_code")
+    return canonical({**{k: spec[k] for k in keys}, "revision": checkpoint})
+
+
+def text_file(split):
+    """The text of a split: the generated corpus, or the prepared real text."""
+    return f"results/corpus/{split}.txt" if BUILTIN_DATA else f"results/text/{split}.txt"
+
+
+def gold_pos_file(split):
+    """Gold POS tags (built-in corpus only); real text is tagged with spaCy inside the jobs."""
+    return [f"results/corpus/{split}.pos"] if BUILTIN_DATA else []
+
+
+def data_label():
+    data = config["data"]
+    if data["source"] == "builtin":
+        return "built-in corpus"
+    if data["source"] == "hf":
+        return f"{data['hf']['path']}/{data['hf']['name']}"
+    return "local text"
 
 
 def analysis_checkpoints(model):
@@ -92,10 +143,6 @@ def example_checkpoint():
     return analysis_checkpoints(EXAMPLE_MODEL)[-1]
 
 
-def split_file(ext):
-    return f"results/corpus/{config['activations']['split']}.{ext}"
-
-
 SELECTION = config["selection"]
 EVALUATION = config["evaluation"]
 if SELECTION["main_percent"] not in SELECTION["percents"]:
@@ -126,33 +173,26 @@ def eval_checkpoints(model):
     return list(dict.fromkeys([cohort_checkpoint(model)] + names))
 
 
-def n_layers(model):
-    return config["models"][model]["num_layers"]
-
-
-def eval_conditions(model, checkpoint):
-    conds = conditions_for(SELECTION, EVALUATION, n_layers(model), cohort=checkpoint == cohort_checkpoint(model))
-    return [c.name for c in conds]
-
-
 def suite_path(name):
+    """Input of a benchmark suite: the generated suite, or a local folder when it exists. Hub suites
+    ("hf:...") and missing folders are left to the job, which loads or reports them before any compute."""
     where = EVALUATION["suites"][name]
-    return f"results/corpus/{name}" if where == "builtin" else where
-
-
-def corpus_file(split, ext):
-    return f"results/corpus/{split}.{ext}"
+    if where == "builtin":
+        return [f"results/corpus/{name}"]
+    return [where] if not where.startswith("hf:") and Path(where).exists() else []
 
 
 EVAL_DIRS = [f"results/evals/{m}/{c}" for m in MODELS for c in eval_checkpoints(m)]
 CLAIM_FIGURES = ["ablation", "phenomena", "pos_surprisal", "layerwise", "training_dynamics", "dissociation"]
 
-FINAL_TARGETS = (
-    [
-        "results/figures/neuron_example.pdf",
-        "results/figures/negative_region.pdf",
-    ]
+# Outputs marked for the HTML report; the report rule runs after all of them.
+REPORTED = (
+    ["results/figures/neuron_example.pdf", "results/figures/negative_region.pdf"]
     + [f"results/figures/{name}.pdf" for name in CLAIM_FIGURES]
     + ["results/tables/summary.csv"]
+)
+FINAL_TARGETS = (
+    REPORTED
+    + ["results/report.html"]
     + [f"results/scores/{m}/{c}.parquet" for m, c in model_checkpoint_pairs()]
 )

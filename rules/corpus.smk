@@ -11,7 +11,7 @@ rule make_corpus:
         manifest="results/corpus/manifest.json",
     params:
         corpus=section("corpus"),
-        code=code_fingerprint("corpus", "io", "runtime"),
+        code=code_fingerprint("make_corpus.py"),
     log:
         log_path("make_corpus"),
     conda:
@@ -31,7 +31,7 @@ rule train_tokenizer:
         directory("results/tokenizer"),
     params:
         tokenizer=section("tokenizer"),
-        code=code_fingerprint("tokenizer", "io", "runtime"),
+        code=code_fingerprint("train_tokenizer.py"),
     log:
         log_path("train_tokenizer"),
     conda:
@@ -42,3 +42,25 @@ rule train_tokenizer:
         runtime=30,
     script:
         "../workflow_scripts/train_tokenizer.py"
+
+
+rule prepare_text:
+    input:
+        lambda wc: [config["data"]["local"][wc.split]] if config["data"]["source"] == "local" else [],
+    output:
+        "results/text/{split}.txt",
+    wildcard_constraints:
+        split="train|valid|test",
+    params:
+        data=section("data"),
+        code=code_fingerprint("prepare_text.py"),
+    log:
+        log_path("prepare_text", "{split}"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../workflow_scripts/prepare_text.py"

@@ -3,15 +3,15 @@
 
 rule evaluate:
     input:
-        model="results/models/{model}",
+        model=model_input,
         selection="results/selection/{model}.parquet",
         blimp=suite_path("blimp"),
         tse=suite_path("tse"),
         nonsyntactic=suite_path("nonsyntactic"),
-        ppl_text=corpus_file(EVALUATION["ppl_split"], "txt"),
-        surprisal_text=corpus_file(EVALUATION["surprisal_split"], "txt"),
-        surprisal_pos=corpus_file(EVALUATION["surprisal_split"], "pos"),
-        cohort_text=split_file("txt"),
+        ppl_text=text_file(EVALUATION["ppl_split"]),
+        surprisal_text=text_file(EVALUATION["surprisal_split"]),
+        surprisal_pos=gold_pos_file(EVALUATION["surprisal_split"]),
+        cohort_text=text_file(config["activations"]["split"]),
     output:
         metrics="results/evals/{model}/{checkpoint}/metrics.parquet",
         surprisal="results/evals/{model}/{checkpoint}/surprisal.parquet",
@@ -19,10 +19,12 @@ rule evaluate:
     params:
         evaluation=section("evaluation", exclude=["checkpoints"]),
         main_set=f"wn@{SELECTION['main_percent']:g}",
-        conditions=lambda wc: eval_conditions(wc.model, wc.checkpoint),
-        n_layers=lambda wc: n_layers(wc.model),
+        selection=section("selection"),
+        cohort=lambda wc: wc.checkpoint == cohort_checkpoint(wc.model),
+        load=lambda wc: model_load(wc.model, wc.checkpoint),
+        gold_pos=BUILTIN_DATA,
         device=config["device"],
-        code=code_fingerprint("evaluation", "evals", "interventions", "scoring", "models", "tokenizer", "corpus", "conditions", "data", "io", "runtime"),
+        code=code_fingerprint("evaluate.py"),
     log:
         log_path("evaluate", "{model}", "{checkpoint}"),
     conda:
@@ -46,7 +48,7 @@ rule collect_evals:
         surprisal="results/tables/surprisal.parquet",
         cohort_wd="results/tables/cohort_wd.parquet",
     params:
-        code=code_fingerprint("io", "runtime"),
+        code=code_fingerprint("collect_evals.py"),
     log:
         log_path("collect_evals"),
     conda:

@@ -4,8 +4,8 @@ rule figure_neuron_example:
     input:
         scores=lambda wc: f"results/scores/{EXAMPLE_MODEL}/{example_checkpoint()}.parquet",
         activations=lambda wc: f"results/activations/{EXAMPLE_MODEL}/{example_checkpoint()}",
-        text=split_file("txt"),
-        pos=split_file("pos"),
+        text=text_file(config["activations"]["split"]),
+        pos=gold_pos_file(config["activations"]["split"]),
     output:
         report("results/figures/neuron_example.pdf", caption="../report/neuron_example.rst", category="Scores"),
     params:
@@ -13,7 +13,9 @@ rule figure_neuron_example:
         model=EXAMPLE_MODEL,
         checkpoint=lambda wc: example_checkpoint(),
         seed=config["scoring"]["seed"],
-        code=code_fingerprint("figures", "scoring", "activations", "corpus", "io", "runtime"),
+        data=data_label(),
+        spacy_model=EVALUATION["spacy_model"],
+        code=code_fingerprint("figure_neuron_example.py"),
     log:
         log_path("figure_neuron_example"),
     conda:
@@ -34,9 +36,10 @@ rule figure_negative_region:
     params:
         top_percent=config["figures"]["top_percent"],
         models=MODELS,
-        architectures=[config["models"][m]["architecture"] for m in MODELS],
+        architectures=[SPECS[m].get("architecture", "?") for m in MODELS],
         checkpoints=[final_checkpoint(m) for m in MODELS],
-        code=code_fingerprint("figures", "scoring", "io", "runtime"),
+        data=data_label(),
+        code=code_fingerprint("figure_negative_region.py"),
     log:
         log_path("figure_negative_region"),
     conda:
@@ -66,9 +69,10 @@ rule figure_claims:
         figure="|".join(CLAIM_FIGURES),
     params:
         models=MODELS,
-        architectures=[config["models"][m]["architecture"] for m in MODELS],
+        architectures=[SPECS[m].get("architecture", "?") for m in MODELS],
         main_percent=SELECTION["main_percent"],
-        code=code_fingerprint("claims", "conditions", "figures", "io", "runtime"),
+        data=data_label(),
+        code=code_fingerprint("figure_claims.py"),
     log:
         log_path("figure_claims", "{figure}"),
     conda:
@@ -92,7 +96,7 @@ rule summary_table:
     params:
         models=MODELS,
         main_percent=SELECTION["main_percent"],
-        code=code_fingerprint("claims", "conditions", "io", "runtime"),
+        code=code_fingerprint("summary_table.py"),
     log:
         log_path("summary_table"),
     conda:
@@ -103,3 +107,23 @@ rule summary_table:
         runtime=20,
     script:
         "../workflow_scripts/summary_table.py"
+
+
+rule report:
+    input:
+        REPORTED,
+    output:
+        "results/report.html",
+    params:
+        snakefile=workflow.main_snakefile,
+        code=code_fingerprint("report.py"),
+    log:
+        log_path("report"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "../workflow_scripts/report.py"

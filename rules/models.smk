@@ -14,7 +14,7 @@ rule train_model:
         model=lambda wc: canonical(config["models"][wc.model]),
         training=section("training"),
         checkpoints=lambda wc: checkpoint_steps(config["training"]["steps"], config["training"]["first_checkpoint"]),
-        code=code_fingerprint("training", "data", "evals", "config", "io", "runtime"),
+        code=code_fingerprint("train_model.py"),
     log:
         log_path("train_model", "{model}"),
     conda:

@@ -8,7 +8,7 @@ rule score_neurons:
         "results/scores/{model}/{checkpoint}.parquet",
     params:
         scoring=section("scoring"),
-        code=code_fingerprint("scoring", "activations", "io", "runtime"),
+        code=code_fingerprint("score_neurons.py"),
     log:
         log_path("score_neurons", "{model}", "{checkpoint}"),
     conda:

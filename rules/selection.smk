@@ -4,8 +4,8 @@
 rule select_neurons:
     input:
         scores=lambda wc: f"results/scores/{wc.model}/{cohort_checkpoint(wc.model)}.parquet",
-        model="results/models/{model}",
-        ppl_text=lambda wc: corpus_file(EVALUATION["ppl_split"], "txt"),
+        model=model_input,
+        ppl_text=text_file(EVALUATION["ppl_split"]),
     output:
         table="results/selection/{model}.parquet",
         record="results/selection/{model}.json",
@@ -13,11 +13,12 @@ rule select_neurons:
         selection=section("selection"),
         sets=selection_sets(SELECTION),
         checkpoint=lambda wc: cohort_checkpoint(wc.model),
+        load=lambda wc: model_load(wc.model, cohort_checkpoint(wc.model)),
         window=EVALUATION["window"],
         stride=EVALUATION["stride"],
         prepend_bos=EVALUATION["prepend_bos"],
         device=config["device"],
-        code=code_fingerprint("selection", "scoring", "interventions", "evals", "models", "tokenizer", "conditions", "data", "io", "runtime"),
+        code=code_fingerprint("select_neurons.py"),
     log:
         log_path("select_neurons", "{model}"),
     conda:

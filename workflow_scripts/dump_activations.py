@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from negdiff.activations import dump_activations
 from negdiff.data import encode_text, read_text
 from negdiff.models import load_model
@@ -9,8 +7,7 @@ from negdiff.runtime import job
 with job(snakemake) as log:
     cfg = snakemake.params.activations
     checkpoint = snakemake.wildcards.checkpoint
-    ckpt_dir = Path(snakemake.input.model) / checkpoint
-    model, tokenizer = load_model(ckpt_dir, dtype="float32", device=snakemake.params.device)
+    model, tokenizer = load_model(**snakemake.params.load, device=snakemake.params.device)
     text = read_text(snakemake.input.text)
     stream = encode_text(tokenizer, text, max_tokens=cfg["max_tokens"])
     log.info("%d tokens from %s", len(stream), snakemake.input.text)
@@ -32,7 +29,8 @@ with job(snakemake) as log:
         meta={
             "model": snakemake.wildcards.model,
             "checkpoint": checkpoint,
-            "source": dict(snakemake.params.source),
+            "load": dict(snakemake.params.load),
+            "data": snakemake.params.data,
             "text": str(snakemake.input.text),
             "split": cfg["split"],
         },

@@ -1,13 +1,12 @@
-from pathlib import Path
-
 import polars as pl
 
-from negdiff.conditions import checkpoint_step, parse_condition
-from negdiff.corpus import limit_pairs, read_pairs
+from negdiff.conditions import checkpoint_step, conditions_for
+from negdiff.corpus import limit_pairs, load_suite
 from negdiff.data import encode_text, read_text
 from negdiff.evaluation import cohort_wd, evaluate_conditions, prepare_eval_data
 from negdiff.io import write_parquet
-from negdiff.models import load_model
+from negdiff.models import load_model, n_layers
+from negdiff.pos import spacy_pos_tagger
 from negdiff.runtime import job
 from negdiff.tokenizer import bos_token_id
 
@@ -15,18 +14,21 @@ with job(snakemake) as log:
     p = snakemake.params
     cfg = p.evaluation
     model_name, checkpoint = snakemake.wildcards.model, snakemake.wildcards.checkpoint
-    model, tokenizer = load_model(Path(snakemake.input.model) / checkpoint, device=p.device)
-    conditions = [parse_condition(c, p.n_layers, cfg["layer_group_size"]) for c in p.conditions]
+    # benchmarks first: a missing or malformed suite fails before the model is loaded
     suites = {
-        name: limit_pairs(read_pairs(snakemake.input[name]), cfg["max_pairs_per_paradigm"])
+        name: limit_pairs(load_suite(cfg["suites"][name], builtin_dir=f"results/corpus/{name}"), cfg["max_pairs_per_paradigm"])
         for name in ("blimp", "tse", "nonsyntactic")
     }
+    model, tokenizer = load_model(**p.load, device=p.device)
+    conditions = conditions_for(p.selection, cfg, n_layers(model), cohort=p.cohort)
+    log.info("%d conditions: %s", len(conditions), [c.name for c in conditions])
     data = prepare_eval_data(
         tokenizer,
         suites=suites,
         ppl_text=read_text(snakemake.input.ppl_text),
         surprisal_text=read_text(snakemake.input.surprisal_text),
-        surprisal_pos=read_text(snakemake.input.surprisal_pos),
+        surprisal_pos=read_text(snakemake.input.surprisal_pos) if p.gold_pos else None,
+        pos_tagger=None if p.gold_pos else spacy_pos_tagger(cfg["spacy_model"]),
         ppl_tokens=cfg["ppl_tokens"],
         surprisal_tokens=cfg["surprisal_tokens"],
         window=cfg["window"],

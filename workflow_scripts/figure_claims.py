@@ -15,7 +15,7 @@ with job(snakemake) as log:
     n_label = ", ".join(
         f"{row['suite']} n={row['n']}" for row in n_pairs.unique(["suite"]).sort("suite").iter_rows(named=True)
     )
-    data_label = f"built-in corpus suites ({n_label}); models {', '.join(p.models)}"
+    data_label = f"{p.data} ({n_label}); models {', '.join(p.models)}"
     kw = dict(main_percent=p.main_percent, data_label=data_label)
     out = snakemake.output[0]
     if figure == "ablation":

@@ -11,6 +11,6 @@ with job(snakemake) as log:
         tables,
         architectures=dict(zip(p.models, p.architectures)),
         percent=p.top_percent,
-        data_label="built-in corpus; checkpoints " + ", ".join(f"{m}:{c}" for m, c in zip(p.models, p.checkpoints)),
+        data_label=f"{p.data}; checkpoints " + ", ".join(f"{m}:{c}" for m, c in zip(p.models, p.checkpoints)),
     )
     log.info("summary:\n%s", summary)

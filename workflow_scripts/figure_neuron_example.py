@@ -4,6 +4,7 @@ from negdiff.activations import ActivationReader
 from negdiff.corpus import word_pos_for_offsets
 from negdiff.data import read_text
 from negdiff.figures import plot_neuron_example
+from negdiff.pos import spacy_pos_tagger
 from negdiff.runtime import job
 from negdiff.scoring import md_pairs, pair_distances
 
@@ -23,7 +24,10 @@ with job(snakemake) as log:
     text = read_text(snakemake.input.text)
     offsets = reader.offsets()
     tokens = [text[s:e] for s, e in offsets]
-    pos = word_pos_for_offsets(text, read_text(snakemake.input.pos), offsets)
+    if snakemake.input.pos:
+        pos = word_pos_for_offsets(text, read_text(snakemake.input.pos), offsets)
+    else:
+        pos = spacy_pos_tagger(snakemake.params.spacy_model)(text, offsets)
     rows = plot_neuron_example(
         snakemake.output[0],
         model=snakemake.params.model,
@@ -38,7 +42,7 @@ with job(snakemake) as log:
         dy_norm=dy_norm,
         tokens=tokens,
         pos=pos,
-        data_label=f"built-in corpus, {reader.manifest['meta']['split']} split, n={reader.n_tokens} tokens, seed {snakemake.params.seed}",
+        data_label=f"{snakemake.params.data}, {reader.manifest['meta']['split']} split, n={reader.n_tokens} tokens, seed {snakemake.params.seed}",
         n_pairs_marked=cfg["example_pairs"],
     )
     log.info("layer %d neuron %d; marked pairs: %s", layer, neuron, rows)

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import polars as pl
 
 from negdiff.conditions import set_name
@@ -29,7 +27,7 @@ with job(snakemake) as log:
         pm = cfg["ppl_matched"]
         main = set_name("wn", cfg["main_percent"])
         chosen, search = matched_control(
-            Path(snakemake.input.model) / p.checkpoint,
+            p.load,
             scores,
             sets[main],
             text_path=snakemake.input.ppl_text,

