@@ -13,6 +13,7 @@ Tokens are in stream order; ``position`` is the token's index inside the window 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -143,13 +144,16 @@ class _ShardWriter:
         cap = next(iter(self._buf.values())).shape[0]
         tensors = self._buf if self._fill == cap else {n: t[: self._fill].clone() for n, t in self._buf.items()}
         path = self.out_dir / shard_name(k)
-        metadata = {
-            "format_version": str(FORMAT_VERSION),
-            "shard": str(k),
-            "first_token": str(self.written),
-            "n_tokens": str(self._fill),
+        info = {
+            "format_version": FORMAT_VERSION,
+            "shard": k,
+            "first_token": self.written,
+            "n_tokens": self._fill,
             "dtype": self.dtype_name,
         }
+        # one metadata key: safetensors writes a multi-key metadata map in a per-process random order,
+        # which would make equal dumps differ in their bytes
+        metadata = {"negdiff": json.dumps(info, sort_keys=True)}
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata=metadata)
         self.shards.append({"file": path.name, "n_tokens": self._fill, "bytes": path.stat().st_size})

@@ -183,7 +183,7 @@ def _raise_nonfinite_logprob(lp: np.ndarray, batch: dict[str, Any], k: int) -> N
     row = int(batch["rows"][j])
     pos = int(batch["cols"][j]) + 1  # the scored token's position in its sequence
     raise ValueError(
-        f"non-finite log-prob {lp[j]!r} for sequence {batch['items'][row]} (batch {k}), token position "
+        f"non-finite log-prob {float(lp[j])} for sequence {batch['items'][row]} (batch {k}), token position "
         f"{pos} (token id {int(batch['targets'][j])}): the model's logits are not finite there"
     )
 

@@ -90,6 +90,7 @@ def test_dry_run_api_plans_default_dag(tmp_path):
         "collect_evals": 1,
         "figure_claims": 6,
         "summary_table": 1,
+        "report": 1,
         "all": 1,
     }
 
@@ -155,7 +156,7 @@ def _dry_run_with(wf: Path, tmp_path: Path, patch: dict) -> Counter:
     return planned_jobs(snakemake(wf, "--configfile", str(path), "-n").stdout)
 
 
-EVAL_DOWNSTREAM = {"collect_evals": 1, "figure_claims": 6, "summary_table": 1, "all": 1}
+EVAL_DOWNSTREAM = {"collect_evals": 1, "figure_claims": 6, "summary_table": 1, "report": 1, "all": 1}
 
 
 def test_rerun_after_scoring_change_is_exactly_downstream(tiny_run, tmp_path):
@@ -188,9 +189,9 @@ def test_rerun_after_one_model_change_touches_only_that_model(tiny_run, tmp_path
 
 def test_rerun_after_figure_setting_change(tiny_run, tmp_path):
     planned = _dry_run_with(tiny_run, tmp_path, {"figures": {"example_pairs": 3}})
-    assert planned == {"figure_neuron_example": 1, "all": 1}
+    assert planned == {"figure_neuron_example": 1, "report": 1, "all": 1}
     planned = _dry_run_with(tiny_run, tmp_path, {"figures": {"top_percent": 10.0}})
-    assert planned == {"figure_negative_region": 1, "all": 1}
+    assert planned == {"figure_negative_region": 1, "report": 1, "all": 1}
 
 
 def test_rerun_after_library_code_change(tiny_run, tmp_path):

@@ -27,7 +27,7 @@ with job(snakemake) as log:
         suites=suites,
         ppl_text=read_text(snakemake.input.ppl_text),
         surprisal_text=read_text(snakemake.input.surprisal_text),
-        surprisal_pos=read_text(snakemake.input.surprisal_pos) if p.gold_pos else None,
+        surprisal_pos=read_text(snakemake.input.surprisal_pos[0]) if p.gold_pos else None,
         pos_tagger=None if p.gold_pos else spacy_pos_tagger(cfg["spacy_model"]),
         ppl_tokens=cfg["ppl_tokens"],
         surprisal_tokens=cfg["surprisal_tokens"],

@@ -25,7 +25,7 @@ with job(snakemake) as log:
     offsets = reader.offsets()
     tokens = [text[s:e] for s, e in offsets]
     if snakemake.input.pos:
-        pos = word_pos_for_offsets(text, read_text(snakemake.input.pos), offsets)
+        pos = word_pos_for_offsets(text, read_text(snakemake.input.pos[0]), offsets)
     else:
         pos = spacy_pos_tagger(snakemake.params.spacy_model)(text, offsets)
     rows = plot_neuron_example(
