@@ -222,6 +222,8 @@ def load_model(
         if not local.is_dir():
             raise NotADirectoryError(f"model path {path_s} is not a directory")
         local, revision = local_revision(local, revision)
+        if not (local / "config.json").is_file():
+            raise FileNotFoundError(f"model folder {local} has no config.json: expected a save_pretrained() folder")
         path_s = str(local)
     elif _looks_local(path_s):
         raise FileNotFoundError(f"model directory {path_s} does not exist")

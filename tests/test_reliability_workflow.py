@@ -237,7 +237,7 @@ def test_corrupted_shard_in_finished_run_is_caught_and_rebuilt(runs):
 
     proc = snakemake(wf, *common, score, "--forcerun", "dump_activations", check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert planned_jobs(proc.stdout) == Counter({"dump_activations": 1, "score_neurons": 1})
+    assert planned_jobs(proc.stdout + proc.stderr) == Counter({"dump_activations": 1, "score_neurons": 1})
     want = runs["reference_bytes"]
     assert (wf / score).read_bytes() == want[score]
     assert shard.read_bytes() == want[str(shard.relative_to(wf))]
