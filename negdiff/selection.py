@@ -327,6 +327,12 @@ def matched_control(
 
     baseline = ppl_of(wn_set.head(0))
     target = ppl_of(wn_set)
-    chosen, record = ppl_matched_search(scores, ppl_of, target, tolerance=tolerance, max_iter=max_iter, hi=hi)
-    record.update(baseline_ppl=baseline, tokens=int(len(stream)), text=str(text_path), window=window, stride=stride)
+    # ``tolerance`` is a fraction of the perplexity increase the WNs cause (a relative tolerance on the
+    # perplexity itself would accept almost any set when that increase is small), floored at 1e-4 of it
+    band = max(tolerance * abs(target - baseline), 1e-4 * target)
+    chosen, record = ppl_matched_search(scores, ppl_of, target, tolerance=band / target, max_iter=max_iter, hi=hi)
+    record.update(
+        baseline_ppl=baseline, tolerance_of_increase=tolerance, band_ppl=band,
+        tokens=int(len(stream)), text=str(text_path), window=window, stride=stride,
+    )
     return chosen, record

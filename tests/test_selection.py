@@ -322,3 +322,27 @@ def test_selection_table():
         S.selection_table({"dup": pl.DataFrame({"layer": [0, 0], "neuron": [1, 1]})})
     empty = S.selection_table({})
     assert empty.height == 0 and empty.schema == pl.Schema(S.SELECTION_SCHEMA)
+
+
+def test_matched_control_tolerance_is_a_fraction_of_the_wn_increase(tiny_hf_model, tmp_path):
+    """The band is tolerance x (WN ppl - baseline ppl), so a tiny WN effect is not matched by any set."""
+    from negdiff.activations import ActivationReader, dump_activations
+    from negdiff.data import encode_text
+    from negdiff.models import load_model
+    from negdiff.scoring import score_activations
+    from negdiff.selection import matched_control, select_wn
+
+    path = tiny_hf_model("llama")
+    model, tok = load_model(path)
+    text = "\n".join(["the cat sees the dog", "a dog runs", "the dogs see a cat"] * 40) + "\n"
+    (tmp_path / "t.txt").write_text(text)
+    dump_activations(model, encode_text(tok, text), tmp_path / "a", window=16, stride=8, max_tokens=300,
+                     tokens_per_shard=300, progress=False)
+    scores = score_activations(ActivationReader(tmp_path / "a"))
+    wn = select_wn(scores, 10.0)
+    chosen, rec = matched_control({"path": str(path)}, scores, wn, text_path=tmp_path / "t.txt", tokens=200,
+                                  window=16, stride=8, prepend_bos=True, tolerance=0.25, max_iter=6, hi=80.0)
+    assert rec["band_ppl"] == pytest.approx(max(0.25 * abs(rec["target_ppl"] - rec["baseline_ppl"]), 1e-4 * rec["target_ppl"]))
+    if rec["converged"]:
+        assert abs(rec["ppl"] - rec["target_ppl"]) <= rec["band_ppl"] * (1 + 1e-9)
+    assert chosen.height == rec["n_selected"] and len(rec["history"]) >= 1
