@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import polars as pl
@@ -297,7 +297,8 @@ def _suite_rows(suite: SuiteData, scores: np.ndarray) -> list[tuple]:
     return rows
 
 
-def _condition_masks(model, cond: Condition, selection: pl.DataFrame | None) -> dict[int, np.ndarray]:
+def _condition_masks(model, cond: Condition, selection: pl.DataFrame | None,
+                     empty_sets: frozenset[str] = frozenset()) -> dict[int, np.ndarray]:
     if cond.intervention == "none":
         return {}
     if cond.intervention not in OPERATIONS:
@@ -312,6 +313,8 @@ def _condition_masks(model, cond: Condition, selection: pl.DataFrame | None) -> 
     if "set" not in selection.columns:
         raise ValueError("selection table lacks a 'set' column")
     sub = selection.filter(pl.col("set") == cond.set)
+    if sub.height == 0 and cond.set in empty_sets:
+        return {}
     if sub.height == 0 and cond.set not in set(selection["set"].unique().to_list()):
         raise ValueError(
             f"condition {cond.name!r}: set {cond.set!r} is not in the selection table "
@@ -397,6 +400,7 @@ def evaluate_conditions(
     progress: bool = True,
     timings: dict[str, float] | None = None,
     prefix_cache_bytes: int = 1 << 30,
+    empty_sets: Iterable[str] = (),
 ) -> dict[str, pl.DataFrame]:
     """Score ``data`` under every condition; ``{"metrics": ..., "surprisal": ...}`` (module docstring).
 
@@ -419,7 +423,8 @@ def evaluate_conditions(
     if dupes:
         raise ValueError(f"duplicate condition names: {dupes}")
     # fail on bad conditions before spending any compute
-    masks = [_condition_masks(model, c, selection) for c in conditions]
+    # sets known to hold no neuron (e.g. a ppl-matched search that ended at m = 0) have no table rows
+    masks = [_condition_masks(model, c, selection, frozenset(empty_sets)) for c in conditions]
 
     plan = _Plan(data, batch_size, max_batch_tokens)
     surp_pos = None

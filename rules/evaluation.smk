@@ -5,6 +5,7 @@ rule evaluate:
     input:
         model=model_input,
         selection="results/selection/{model}.parquet",
+        record="results/selection/{model}.json",
         blimp=suite_path("blimp"),
         tse=suite_path("tse"),
         nonsyntactic=suite_path("nonsyntactic"),

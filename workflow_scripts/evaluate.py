@@ -1,3 +1,5 @@
+import json
+
 import polars as pl
 
 from negdiff.conditions import checkpoint_step, conditions_for
@@ -36,7 +38,9 @@ with job(snakemake) as log:
         prepend_bos=cfg["prepend_bos"],
     )
     selection = pl.read_parquet(snakemake.input.selection)
-    tables = evaluate_conditions(model, data, conditions, selection, batch_size=cfg["batch_size"])
+    record = json.loads(open(snakemake.input.record).read())
+    empty = [name for name, info in record["sets"].items() if info["n_neurons"] == 0]
+    tables = evaluate_conditions(model, data, conditions, selection, batch_size=cfg["batch_size"], empty_sets=empty)
     cohort_stream = encode_text(tokenizer, read_text(snakemake.input.cohort_text), max_tokens=cfg["cohort_wd_tokens"])
     tables["cohort_wd"] = cohort_wd(
         model,
