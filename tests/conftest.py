@@ -102,3 +102,18 @@ def tiny_hf_model(tmp_path_factory):
 def tiny_model_path(request, tiny_hf_model) -> Path:
     """Parametrised over every supported architecture."""
     return tiny_hf_model(request.param)
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_hf_model):
+    """``loaded(arch)``: the tiny model of an architecture, loaded through negdiff once per module."""
+    from negdiff import models
+
+    cache = {}
+
+    def get(arch):
+        if arch not in cache:
+            cache[arch] = models.load_model(tiny_hf_model(arch))[0]
+        return cache[arch]
+
+    return get

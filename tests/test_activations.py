@@ -13,16 +13,6 @@ from negdiff.activations import ActivationReader, dump_activations
 from negdiff.data import TokenStream, iter_windows
 
 
-@pytest.fixture(scope="module")
-def loaded(tiny_hf_model):
-    cache = {}
-
-    def get(arch):
-        if arch not in cache:
-            cache[arch] = models.load_model(tiny_hf_model(arch))[0]
-        return cache[arch]
-
-    return get
 
 
 def make_stream(n: int, seed: int = 0) -> TokenStream:

@@ -21,16 +21,6 @@ ACT_CLASS = {  # class name of the nonlinearity module transformers builds for e
 }
 
 
-@pytest.fixture(scope="module")
-def loaded(tiny_hf_model):
-    cache = {}
-
-    def get(arch):
-        if arch not in cache:
-            cache[arch] = models.load_model(tiny_hf_model(arch))[0]
-        return cache[arch]
-
-    return get
 
 
 def _ids(batch=2, seq=7, seed=1):
