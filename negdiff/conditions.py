@@ -132,18 +132,6 @@ def _unique(conditions: list[Condition]) -> list[Condition]:
     return list(seen.values())
 
 
-def parse_condition(name: str, n_layers: int, group_size: int) -> Condition:
-    """Rebuild a :class:`Condition` from its name (the inverse of the naming above)."""
-    if name == "baseline":
-        return BASELINE
-    parts = name.split("|")
-    if len(parts) != 3:
-        raise ValueError(f"bad condition name {name!r}; expected 'baseline' or INTERVENTION|SET|SCOPE")
-    intervention, set_, scope = parts
-    parse_set(set_)
-    return condition(intervention, set_, scope, n_layers, group_size)
-
-
 def checkpoint_step(name: str) -> int | None:
     """``"step800"`` -> 800; other revision names -> None."""
     return int(name[4:]) if name.startswith("step") and name[4:].isdigit() else None

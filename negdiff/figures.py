@@ -86,8 +86,8 @@ def plot_neuron_example(
     ax_h.set_ylabel("tokens")
     ax_h.set_title(f"histogram, n={a.size} tokens; marks: {len(rows)} similar-input pairs")
 
-    ax_s.scatter(dx_norm, np.mean(dy_norm, axis=1) if dy_norm.ndim == 2 else dy_norm, s=3, alpha=0.3, color="0.4", rasterized=True)
-    dyn = dy_norm[:, 0] if dy_norm.ndim == 2 else dy_norm
+    dyn = dy_norm[:, 0] if dy_norm.ndim == 2 else dy_norm  # the one plotted neuron
+    ax_s.scatter(dx_norm, dyn, s=3, alpha=0.3, color="0.4", rasterized=True)
     ax_s.scatter(dx_norm[marked], dyn[marked], s=30, color=colors[: len(marked)], zorder=3)
     ax_s.set_xlabel("input distance ||Δx|| / max ||Δx||")
     ax_s.set_ylabel("output distance |Δy| / median |Δy|")

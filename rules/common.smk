@@ -106,24 +106,28 @@ def data_label():
     return "local text"
 
 
-def analysis_checkpoints(model):
-    """Checkpoints analysed for a model: names from config, with "final" and "all" resolved."""
+def resolve_checkpoints(model, names, key, allow_all=True):
+    """Checkpoint names from the config key ``key``, with "final" (and "all" where allowed) resolved."""
     available = training_checkpoints(model)
-    wanted = config["activations"]["checkpoints"]
     out = []
-    for name in wanted:
-        if name == "all":
+    for name in [names] if isinstance(names, str) else names:
+        if name == "all" and allow_all:
             out.extend(available)
         elif name == "final":
             out.append(available[-1])
         elif name in available:
             out.append(name)
         else:
+            expected = "'final', 'all'" if allow_all else "'final'"
             raise ValueError(
-                f"config key activations.checkpoints: {name!r} is not a checkpoint of {model}; "
-                f"expected 'final', 'all' or one of {available}"
+                f"config key {key}: {name!r} is not a checkpoint of {model}; expected {expected} or one of {available}"
             )
     return list(dict.fromkeys(out))
+
+
+def analysis_checkpoints(model):
+    """Checkpoints whose activations are dumped and scored."""
+    return resolve_checkpoints(model, config["activations"]["checkpoints"], "activations.checkpoints")
 
 
 def model_checkpoint_pairs():
@@ -151,25 +155,14 @@ if SELECTION["main_percent"] not in SELECTION["percents"]:
     )
 
 
-def resolve_checkpoint(model, name, key):
-    available = training_checkpoints(model)
-    if name == "final":
-        return available[-1]
-    if name not in available:
-        raise ValueError(f"config key {key}: {name!r} is not a checkpoint of {model}; expected 'final' or one of {available}")
-    return name
-
-
 def cohort_checkpoint(model):
-    return resolve_checkpoint(model, SELECTION["cohort_checkpoint"], "selection.cohort_checkpoint")
+    """The checkpoint whose scores define the neuron sets for every checkpoint."""
+    return resolve_checkpoints(model, SELECTION["cohort_checkpoint"], "selection.cohort_checkpoint", allow_all=False)[0]
 
 
 def eval_checkpoints(model):
     """The cohort checkpoint plus the training-dynamics checkpoints."""
-    wanted = EVALUATION["checkpoints"]
-    names = training_checkpoints(model) if wanted == "all" else [
-        resolve_checkpoint(model, c, "evaluation.checkpoints") for c in wanted
-    ]
+    names = resolve_checkpoints(model, EVALUATION["checkpoints"], "evaluation.checkpoints")
     return list(dict.fromkeys([cohort_checkpoint(model)] + names))
 
 
