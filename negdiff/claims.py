@@ -605,7 +605,12 @@ CLAIMS = {
     "C9": "TSE: neg_zero on WNs drops TSE accuracy more than on random neurons",
 }
 CLAIM_SCHEMA = {"claim_id": pl.String, "claim": pl.String, "model": pl.String, "metric": pl.String,
-                "value": pl.Float64, "control": pl.Float64, "holds": pl.Boolean, "note": pl.String}
+                "value": pl.Float64, "control": pl.Float64, "control_sd": pl.Float64, "diff": pl.Float64,
+                "ci_low": pl.Float64, "ci_high": pl.Float64, "n_pairs": pl.Int64, "holds": pl.Boolean,
+                "note": pl.String}
+# claims whose value and control are accuracy differences: "holds" needs the paired bootstrap interval
+# of value - control to exclude zero in the paper's direction (C3: its part 1; see claims_table)
+BOOTSTRAPPED = ("C1", "C2", "C3", "C5", "C6", "C9")
 
 
 TOL = 1e-9
@@ -628,14 +633,32 @@ def claims_table(
     scores: dict[str, pl.DataFrame] | None,
     *,
     main_percent: float,
+    pairs: pl.DataFrame | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
 ) -> pl.DataFrame:
     """One row per (claim, model); ``holds`` is null (with a note) when an input is missing.
 
-    Drops are accuracy points (100 × (baseline − ablated)); surprisal is in nats.
+    Drops are accuracy points (100 × (baseline − ablated)); surprisal is in nats. Random controls
+    drawn with several seeds are averaged (``control`` is the seed mean, ``control_sd`` the sd
+    across seeds, :func:`negdiff.stats.merge_replicates`).
+
+    For the accuracy claims (:data:`BOOTSTRAPPED`), ``diff`` = value − control carries a paired
+    bootstrap 95% interval over pairs (``ci_low``, ``ci_high``; ``n_boot`` resamples, ``seed``),
+    computed from the per-pair table ``pairs``; the claim holds only when the interval excludes zero
+    in the paper's direction (``ci_low > 0``). Without ``pairs`` the interval is null and ``holds``
+    falls back to comparing the point values (said in the note).
     """
     from negdiff.scoring import top_neurons
+    from negdiff.stats import merge_replicates, pair_arrays, paired_bootstrap
 
     scores = scores or {}
+    if "replicates" not in metrics.columns:
+        metrics = merge_replicates(metrics, ["value", "margin"])
+    if surprisal is not None and surprisal.height and "replicates" not in surprisal.columns:
+        surprisal = merge_replicates(surprisal, ["surprisal"])
+    if pairs is not None and "replicates" not in pairs.columns:
+        pairs = merge_replicates(pairs, ["correct", "margin"])
     finals = final_checkpoints(metrics)
     conds = main_conditions(main_percent)
     models = _models(metrics, surprisal, cohort_wd) + [m for m in scores if m not in finals]
@@ -646,10 +669,47 @@ def claims_table(
 
     rows: list[dict] = []
 
-    def add(cid, model, metric, value, control, holds, note):
+    def add(cid, model, metric, value, control, holds, note, ci=None, control_sd=None):
+        """``ci`` = (estimate, low, high, n_pairs) of value − control from the bootstrap, or None."""
+        diff = None if value is None or control is None else float(value) - float(control)
+        low = high = n = None
+        if ci is not None:
+            est, low, high, n = ci
+            if diff is not None and abs(est - diff) > 1e-6 * max(1.0, abs(diff)):
+                raise AssertionError(f"{cid} {model}: per-pair estimate {est} != table difference {diff}")
+            holds = None if holds is None else bool(low > 0)
+            note = f"{note}; paired bootstrap {n_boot}x over {n} pairs, 95% CI [{low:.3g}, {high:.3g}]"
+        elif cid in BOOTSTRAPPED and holds is not None:
+            note = f"{note}; no per-pair table: point comparison, no interval"
         rows.append(dict(claim_id=cid, claim=CLAIMS[cid], model=model, metric=metric,
                          value=None if value is None else float(value),
-                         control=None if control is None else float(control), holds=holds, note=note))
+                         control=None if control is None else float(control),
+                         control_sd=None if control_sd is None else float(control_sd), diff=diff,
+                         ci_low=low, ci_high=high, n_pairs=n, holds=holds, note=note))
+
+    def boot(model, items, statistic):
+        """Bootstrap of ``statistic`` over ``items`` = [(suite, checkpoint, condition), ...]; None if a
+        pair table row is missing. ``statistic`` gets {suite: {(checkpoint, condition): accuracy}}."""
+        if pairs is None:
+            return None
+        data: dict[str, dict] = {}
+        for suite, ck_, cond in items:
+            arr = pair_arrays(pairs, model, ck_, suite, [cond])
+            if arr is None:
+                return None
+            data.setdefault(suite, {})[(ck_, cond)] = arr[cond]
+        est, low, high = paired_bootstrap(data, statistic, n_boot=n_boot, seed=seed)
+        n = sum(len(next(iter(d.values()))) for d in data.values())
+        return est, low, high, n
+
+    def rnd_sd(model, ck_, suite):
+        """sd over seeds of the random control's drop (points), or None."""
+        f = metrics.filter((pl.col("model") == model) & (pl.col("checkpoint") == ck_)
+                           & (pl.col("condition") == conds["random"]) & (pl.col("suite") == suite)
+                           & (pl.col("level") == "overall"))
+        v = _scalar(f, "value_sd")
+        k = _scalar(f, "replicates")
+        return (None, k) if v is None else (100.0 * v, k)
 
     # comparisons ignore floating-point noise: equal effects (up to TOL) are not "larger"
     gt = lambda a, b: a > b + TOL  # noqa: E731
@@ -665,8 +725,15 @@ def claims_table(
             rnd = _drop(metrics, model, ck, conds["random"], suite) if have else None
             note = f"final checkpoint {ck}" if wn is not None and rnd is not None else \
                 f"missing {suite} overall rows for baseline/{conds['wn']}/{conds['random']} at the final checkpoint"
+            sd, k = rnd_sd(model, ck, suite) if have else (None, None)
+            if k:
+                note += f"; random control: mean of {k} seeds"
+            ci = None
+            if wn is not None and rnd is not None:
+                w, r = (ck, conds["wn"]), (ck, conds["random"])
+                ci = boot(model, [(suite, *w), (suite, *r)], lambda a, s=suite, w=w, r=r: 100.0 * (a[s][r] - a[s][w]))
             add(cid, model, f"{suite} overall accuracy drop (points): wn@{main_percent:g} vs random@{main_percent:g}",
-                wn, rnd, _holds(wn, rnd, gt), note)
+                wn, rnd, _holds(wn, rnd, gt), note, ci, sd)
 
         # C2: wn vs ppl_matched
         wn = _drop(metrics, model, ck, conds["wn"], "blimp") if have else None
@@ -678,7 +745,11 @@ def claims_table(
             p_pm, _ = _overall(metrics, model, ck, conds["ppl_matched"], "ppl")
             p_b, _ = _overall(metrics, model, ck, "baseline", "ppl")
             note = f"perplexity: wn {_fmt(p_wn)}, ppl_matched {_fmt(p_pm)}, baseline {_fmt(p_b)}"
-        add("C2", model, "BLiMP overall accuracy drop (points): wn vs ppl_matched", wn, pm, _holds(wn, pm, gt), note)
+        ci = None
+        if wn is not None and pm is not None:
+            w, q = (ck, conds["wn"]), (ck, conds["ppl_matched"])
+            ci = boot(model, [("blimp", *w), ("blimp", *q)], lambda a, w=w, q=q: 100.0 * (a["blimp"][q] - a["blimp"][w]))
+        add("C2", model, "BLiMP overall accuracy drop (points): wn vs ppl_matched", wn, pm, _holds(wn, pm, gt), note, ci)
 
         # C3: double dissociation; value/control = (syntax drop − non-syntactic drop) for wn / ppl_matched
         def gap(method):
@@ -689,14 +760,34 @@ def claims_table(
             return None if b is None or n is None else b - n
 
         g_wn, g_pm = gap("wn"), gap("ppl_matched")
-        part1 = None if g_wn is None else g_wn > TOL
-        part2 = None if g_pm is None else g_pm <= TOL
+
+        def gap_ci(method):
+            """Bootstrap of the (blimp drop - nonsyntactic drop) of one method; suites resampled independently."""
+            b, c = (ck, "baseline"), (ck, conds[method])
+            return boot(model, [("blimp", *b), ("blimp", *c), ("nonsyntactic", *b), ("nonsyntactic", *c)],
+                        lambda a, b=b, c=c: 100.0 * ((a["blimp"][b] - a["blimp"][c]) - (a["nonsyntactic"][b] - a["nonsyntactic"][c])))
+
+        ci_wn = gap_ci("wn") if g_wn is not None else None
+        ci_pm = gap_ci("ppl_matched") if g_pm is not None else None
+        # with intervals: part 1 needs the wn gap's interval above zero; part 2 fails only when the
+        # ppl-matched gap's interval is above zero (syntax significantly more hurt than non-syntactic)
+        part1 = None if g_wn is None else (g_wn > TOL if ci_wn is None else ci_wn[1] > 0)
+        part2 = None if g_pm is None else (g_pm <= TOL if ci_pm is None else ci_pm[1] <= 0)
         holds = None if part1 is None or part2 is None else bool(part1 and part2)
         missing = [name for name, g in (("wn", g_wn), ("ppl_matched", g_pm)) if g is None]
         note = f"part 1 (wn syntax > non-syntactic): {part1}; part 2 (ppl_matched non-syntactic >= syntax): {part2}"
         if missing:
             note += f"; missing blimp/nonsyntactic rows for {', '.join(missing)}"
-        add("C3", model, "BLiMP drop − non-syntactic drop (points): wn (value) vs ppl_matched (control)", g_wn, g_pm, holds, note)
+        if ci_pm is not None:
+            note += f"; ppl_matched gap 95% CI [{ci_pm[1]:.3g}, {ci_pm[2]:.3g}]"
+        if ci_wn is not None:  # the interval is of the wn gap itself (value), not of value - control
+            note += f"; wn gap paired bootstrap {n_boot}x over {ci_wn[3]} pairs, 95% CI [{ci_wn[1]:.3g}, {ci_wn[2]:.3g}]"
+        rows.append(dict(claim_id="C3", claim=CLAIMS["C3"], model=model,
+                         metric="BLiMP drop − non-syntactic drop (points): wn (value) vs ppl_matched (control); interval: wn gap",
+                         value=g_wn, control=g_pm, control_sd=None, diff=g_wn,
+                         ci_low=None if ci_wn is None else ci_wn[1], ci_high=None if ci_wn is None else ci_wn[2],
+                         n_pairs=None if ci_wn is None else ci_wn[3], holds=holds,
+                         note=note + ("" if ci_wn is not None or holds is None else "; no per-pair table: point comparison")))
 
         # C4: function vs content POS excess surprisal for wn
         fv = cv = None
@@ -715,6 +806,7 @@ def claims_table(
 
         # C5: cumulative at last group >= max single group (BLiMP overall)
         cum = sgl = None
+        ci = None
         note = "missing layer-wise single/cumulative BLiMP overall rows"
         if layer is not None:
             ov = layer.filter((pl.col("model") == model) & (pl.col("level") == "overall"))
@@ -729,10 +821,20 @@ def claims_table(
                 note = f"{n_groups} layer groups; largest single group {g_best}"
                 if cum is None:
                     note = f"no all-scope (cumulative last group) row; {n_groups} layer groups"
-        add("C5", model, "BLiMP error increase (points): cumulative last group vs max single group", cum, sgl, _holds(cum, sgl, ge), note)
+                else:
+                    singles = [(ck, cond_name("neg_zero", set_name("wn", main_percent), f"single:{g}"))
+                               for g in sorted(s["layer_group"].to_list())]
+                    whole = (ck, conds["wn"])
+                    # cum drop - max single drop = min single accuracy - cumulative accuracy
+                    ci = boot(model, [("blimp", *x) for x in singles + [whole]],
+                              lambda a, singles=singles, whole=whole: 100.0 * (
+                                  np.min(np.stack([np.asarray(a["blimp"][x], dtype=float) for x in singles]), axis=0)
+                                  - a["blimp"][whole]))
+        add("C5", model, "BLiMP error increase (points): cumulative last group vs max single group", cum, sgl, _holds(cum, sgl, ge), note, ci)
 
         # C6: drop final vs earliest nonzero checkpoint;  C7: cohort WD final vs step 0
         fin = early = None
+        ci6 = None
         note6 = "no training-dynamics rows"
         w_fin = w0 = None
         note7 = "no cohort WD table"
@@ -745,6 +847,12 @@ def claims_table(
                 early = _scalar(te, "wn_drop")
                 note6 = (f"final {ck} vs step {te['step'][0]}" if te.height else
                          "no nonzero checkpoint before the final one with a wn drop")
+                if fin is not None and early is not None:
+                    ek = te["checkpoint"][0]
+                    bf, wf, be, we = (ck, "baseline"), (ck, conds["wn"]), (ek, "baseline"), (ek, conds["wn"])
+                    ci6 = boot(model, [("blimp", *x) for x in (bf, wf, be, we)],
+                               lambda a, bf=bf, wf=wf, be=be, we=we: 100.0 * (
+                                   (a["blimp"][bf] - a["blimp"][wf]) - (a["blimp"][be] - a["blimp"][we])))
                 w_fin = _scalar(tf, "cohort_wd")
                 tw = t.filter(pl.col("cohort_wd").is_not_null() & (pl.col("checkpoint") != ck))
                 w0 = _scalar(tw, "cohort_wd")
@@ -754,7 +862,7 @@ def claims_table(
                     note7 = f"final {ck} vs step 0 (n={_scalar(tf, 'n_neurons')} neurons)"
                 else:
                     note7 = f"no step 0; compared with earliest step {tw['step'][0]}"
-        add("C6", model, "BLiMP drop (points) from wn neg_zero: final vs earliest nonzero checkpoint", fin, early, _holds(fin, early, gt), note6)
+        add("C6", model, "BLiMP drop (points) from wn neg_zero: final vs earliest nonzero checkpoint", fin, early, _holds(fin, early, gt), note6, ci6)
         add("C7", model, "mean WD of the final WN cohort: final vs step 0", w_fin, w0, _holds(w_fin, w0, gt), note7)
 
         # C8: negative-region share of WD among the top main% neurons

@@ -4,6 +4,7 @@ Light on purpose (no torch): the Snakefile imports it to plan jobs, and figures 
 
 Names:
 - sets: ``"{method}@{percent:g}"`` for method in wn, random, ppl_matched (e.g. ``wn@1``, ``random@0.5``);
+  further random controls drawn with other seeds are ``"random@{percent:g}#{k}"`` (seed + k, k >= 1);
 - scopes: ``"all"``, ``"single:{g}"`` (layer group g alone), ``"cumulative:{g}"`` (groups 0..g);
 - conditions: ``"baseline"`` or ``"{intervention}|{set}|{scope}"``.
 """
@@ -27,20 +28,34 @@ class Condition:
 BASELINE = Condition("baseline", "none", "none", "all", ())
 
 
-def set_name(method: str, percent: float) -> str:
+def set_name(method: str, percent: float, replicate: int = 0) -> str:
+    """``set_name("random", 1, 2)`` -> ``"random@1#2"``; replicate 0 has no suffix."""
     if method not in SET_METHODS:
         raise ValueError(f"unknown set method {method!r}; expected one of {SET_METHODS}")
-    return f"{method}@{percent:g}"
+    if replicate and method != "random":
+        raise ValueError(f"only random sets have replicates, got {method!r} replicate {replicate}")
+    return f"{method}@{percent:g}" + (f"#{replicate}" if replicate else "")
 
 
 def parse_set(name: str) -> tuple[str, float | None]:
-    """``"wn@1"`` -> ``("wn", 1.0)``; ``"none"`` -> ``("none", None)``."""
+    """``"wn@1"`` -> ``("wn", 1.0)``; ``"random@1#2"`` -> ``("random", 1.0)``; ``"none"`` -> ``("none", None)``."""
     if name == "none":
         return "none", None
-    method, _, pct = name.partition("@")
-    if method not in SET_METHODS or not pct:
-        raise ValueError(f"bad set name {name!r}; expected METHOD@PERCENT with METHOD in {SET_METHODS}")
+    base, _, rep = name.partition("#")
+    method, _, pct = base.partition("@")
+    if method not in SET_METHODS or not pct or (rep and not (rep.isdigit() and method == "random")):
+        raise ValueError(f"bad set name {name!r}; expected METHOD@PERCENT[#K] with METHOD in {SET_METHODS}")
     return method, float(pct)
+
+
+def set_family(name: str) -> str:
+    """The set a replicate belongs to: ``"random@1#2"`` -> ``"random@1"`` (other names unchanged)."""
+    return name.partition("#")[0]
+
+
+def random_replicates(selection: dict, percent: float) -> list[str]:
+    """Every random control set of one percent: ``random@p`` and ``random@p#k`` for k < random_seeds."""
+    return [set_name("random", percent, k) for k in range(int(selection.get("random_seeds", 1)))]
 
 
 def layer_groups(n_layers: int, group_size: int) -> list[tuple[int, ...]]:
@@ -78,7 +93,7 @@ def condition(intervention: str, set_: str, scope: str, n_layers: int, group_siz
 def selection_sets(selection: dict) -> list[str]:
     """Every neuron set the selection job writes: wn and random at each percent, ppl_matched at the main one."""
     sets = [set_name("wn", p) for p in selection["percents"]]
-    sets += [set_name("random", p) for p in selection["percents"]]
+    sets += [s for p in selection["percents"] for s in random_replicates(selection, p)]
     if selection["ppl_matched"]["enabled"]:
         sets.append(set_name("ppl_matched", selection["main_percent"]))
     return list(dict.fromkeys(sets))
@@ -111,10 +126,8 @@ def checkpoint_conditions(selection: dict, evaluation: dict, n_layers: int) -> l
     """Conditions at every other checkpoint (training dynamics): baseline, the WN cohort and its random control."""
     k = evaluation["layer_group_size"]
     main = selection["main_percent"]
-    return [
-        BASELINE,
-        condition("neg_zero", set_name("wn", main), "all", n_layers, k),
-        condition("neg_zero", set_name("random", main), "all", n_layers, k),
+    return [BASELINE, condition("neg_zero", set_name("wn", main), "all", n_layers, k)] + [
+        condition("neg_zero", s, "all", n_layers, k) for s in random_replicates(selection, main)
     ]
 
 

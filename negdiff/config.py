@@ -35,13 +35,63 @@ def export_pythonpath(repo: str) -> None:
 
 
 HF_MODEL_DEFAULTS = {"revisions": ["main"], "dtype": "float32", "device_map": None, "trust_remote_code": False}
+GGUF_CHECKPOINT = "main"  # the one checkpoint of a GGUF model: its de-quantised folder's name
 
 
 def model_spec(spec: dict) -> dict:
     """A model entry of the config with the defaults of its source filled in."""
     if spec["source"] == "hf":
-        return {**HF_MODEL_DEFAULTS, **spec}
+        out = {**HF_MODEL_DEFAULTS, **spec}
+        if spec.get("gguf_file"):
+            out["revisions"] = [GGUF_CHECKPOINT]
+        return out
     return dict(spec)
+
+
+def package_folder(package: str) -> str | None:
+    """The folder of an installed package, found without importing it (None when not installed)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return list(spec.submodule_search_locations)[0]
+    import os
+
+    return os.path.dirname(spec.origin) if spec.origin else None
+
+
+def gguf_source(spec: dict, name: str = "?") -> str:
+    """Path of a model entry's GGUF file: ``gguf_file`` inside ``path`` or the installed ``package``.
+
+    Raises FileNotFoundError naming the model, the folder or package, and the entry's ``install``
+    command, so a missing package or file fails before any job starts."""
+    import os
+
+    hint = f"; install it with: {spec['install']}" if spec.get("install") else ""
+    if spec.get("package"):
+        folder = package_folder(spec["package"])
+        if folder is None:
+            raise FileNotFoundError(
+                f"model {name}: package {spec['package']!r} (holding {spec['gguf_file']}) is not installed{hint}"
+            )
+    elif spec.get("path"):
+        folder = os.path.expanduser(spec["path"])
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"model {name}: GGUF folder {folder} does not exist{hint}")
+    else:
+        raise ValueError(f"config key models.{name}: a gguf_file needs a folder, given as path or package")
+    path = os.path.join(folder, spec["gguf_file"])
+    if not os.path.isfile(path):
+        present = sorted(f for f in os.listdir(folder) if f.endswith(".gguf"))
+        raise FileNotFoundError(
+            f"model {name}: GGUF file {path} does not exist (GGUF files there: {present or 'none'}){hint}"
+        )
+    return path
 
 
 _IMPORT = re.compile(

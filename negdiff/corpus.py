@@ -1678,22 +1678,39 @@ __all__ = [
 ]
 
 
-def limit_pairs(pairs: list[dict], per_group: int) -> list[dict]:
-    """The first ``per_group`` pairs of each paradigm (``UID``) or TSE template, in file order."""
-    seen: dict[str, int] = {}
-    out = []
-    for pair in pairs:
-        key = pair.get("UID") or pair.get("template") or ""
-        if seen.get(key, 0) < per_group:
-            seen[key] = seen.get(key, 0) + 1
-            out.append(pair)
-    return out
+def sample_pairs(pairs: list[dict], per_group: int | str, seed: int = 0) -> list[dict]:
+    """A seeded sample of ``per_group`` pairs of each paradigm (``UID``) or TSE template, in file order.
+
+    ``"all"`` (or a count at least the group's size) keeps every pair. Each group's sample is drawn
+    with ``numpy.random.default_rng(SeedSequence([seed, crc32(group)]))``, so it depends only on the
+    seed, the group name and that group's pairs, never on the other files present."""
+    import zlib
+
+    groups: dict[str, list[int]] = {}
+    for k, pair in enumerate(pairs):
+        groups.setdefault(pair.get("UID") or pair.get("template") or "", []).append(k)
+    if per_group == "all":
+        return list(pairs)
+    if isinstance(per_group, bool) or not isinstance(per_group, int) or per_group < 1:
+        raise ValueError(f"pairs per paradigm must be a positive int or 'all', got {per_group!r}")
+    keep: list[int] = []
+    for name, idx in groups.items():
+        if len(idx) <= per_group:
+            keep.extend(idx)
+            continue
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]))
+        keep.extend(idx[j] for j in rng.choice(len(idx), size=per_group, replace=False))
+    return [pairs[k] for k in sorted(keep)]
 
 
 def load_suite(where: str, *, builtin_dir: str | Path | None = None) -> list[dict]:
-    """Minimal pairs from ``"builtin"`` (the generated suite in ``builtin_dir``), a directory or file of
-    JSON lines, or ``"hf:DATASET"`` (every config of a Hugging Face dataset, e.g. ``hf:nyu-mll/blimp``,
-    split "train")."""
+    """Minimal pairs from ``"builtin"`` (the generated suite in ``builtin_dir``), ``"english"`` (the
+    real-English fact suite of :mod:`negdiff.facts`), a directory or file of JSON lines, or
+    ``"hf:DATASET"`` (every config of a Hugging Face dataset, e.g. ``hf:nyu-mll/blimp``, split "train")."""
+    if where == "english":
+        from negdiff.facts import english_fact_pairs
+
+        return english_fact_pairs()
     if where == "builtin":
         if builtin_dir is None:
             raise ValueError("the built-in suite needs its directory")

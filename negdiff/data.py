@@ -8,6 +8,7 @@ the tokens that the previous one did not reach (so they keep ``window - stride``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,19 +95,90 @@ def iter_windows(n_tokens: int, window: int, stride: int) -> list[Window]:
     return out
 
 
+_TITLE = re.compile(r"^ = [^=].* = $")
+
+
+def article_starts(lines: list[str]) -> list[int]:
+    """Indices of WikiText article title lines (`` = Title = ``; section headings have ``= =``).
+
+    Text before the first title, if any, belongs to the first article."""
+    starts = [k for k, line in enumerate(lines) if _TITLE.match(line.rstrip("\n"))]
+    if not starts or starts[0] != 0:
+        starts = [0] + starts
+    return starts
+
+
+def article_slice(text: str, lo: float, hi: float) -> tuple[str, dict]:
+    """The articles ``[floor(lo * n), floor(hi * n))`` of a WikiText-style text, and a record of the cut.
+
+    ``[0, 0.5]`` and ``[0.5, 1]`` are complementary halves: every article lands in exactly one."""
+    if not 0 <= lo < hi <= 1:
+        raise ValueError(f"article fractions must satisfy 0 <= from < to <= 1, got [{lo}, {hi}]")
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        raise ValueError("cannot split an empty text into articles")
+    starts = article_starts(lines)
+    n = len(starts)
+    a, b = int(lo * n), int(hi * n)
+    if b <= a:
+        raise ValueError(f"articles [{lo}, {hi}] of {n} select none")
+    ends = starts[1:] + [len(lines)]
+    chunk = lines[starts[a] : ends[b - 1]]
+    record = {
+        "articles_total": n,
+        "articles": [a, b],
+        "first_title": chunk[0].strip(),
+        "last_title": lines[starts[b - 1]].strip(),
+        "lines": len(chunk),
+    }
+    return "".join(chunk), record
+
+
+def _local_source(data: dict, split: str) -> tuple[Path, list | None]:
+    where = data["local"].get(split)
+    if not where:
+        raise ValueError(f"config key data.local.{split}: no file or directory given for the {split} split")
+    if isinstance(where, dict):
+        return Path(where["path"]), list(where["articles"])
+    return Path(where), None
+
+
+def local_source_path(data: dict, split: str) -> str:
+    """The file or directory a ``data.source: local`` split reads (for the Snakefile's inputs)."""
+    return str(_local_source(data, split)[0])
+
+
+def load_split(data: dict, split: str) -> tuple[str, dict]:
+    """:func:`load_split_text` plus a record of where the text came from (source, sha256, articles)."""
+    import hashlib
+
+    text = load_split_text(data, split)
+    record: dict = {"split": split, "source": data["source"]}
+    if data["source"] == "local":
+        path, articles = _local_source(data, split)
+        record["path"] = str(path)
+        if path.is_file():
+            record["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        if articles is not None:
+            text, cut = article_slice(text, *articles)
+            record.update(cut)
+    elif data["source"] == "hf":
+        record.update(dataset=f"{data['hf']['path']}/{data['hf']['name']}", hf_split=data["hf"]["splits"][split])
+    record.update(characters=len(text), lines=text.count("\n"))
+    return text, record
+
+
 def load_split_text(data: dict, split: str) -> str:
     """The raw text of one split (train / valid / test) from a ``data`` config section.
 
-    ``source: hf`` loads a Hugging Face dataset through ``datasets`` (WikiText-2 raw by default) and
+    A ``local`` split may be ``{path, articles: [from, to]}``: the whole file here, and only those
+    articles in :func:`load_split`. ``source: hf`` loads a Hugging Face dataset through ``datasets`` (WikiText-2 raw by default) and
     joins its ``text`` field; ``source: local`` reads a file, or every ``*.txt`` file of a directory in
     name order. Offline, a missing dataset raises an error that says how to give a local copy.
     """
     source = data["source"]
     if source == "local":
-        where = data["local"].get(split)
-        if not where:
-            raise ValueError(f"config key data.local.{split}: no file or directory given for the {split} split")
-        path = Path(where)
+        path, _ = _local_source(data, split)
         if path.is_dir():
             files = sorted(path.glob("*.txt"))
             if not files:

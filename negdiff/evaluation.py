@@ -34,6 +34,7 @@ __all__ = [
     "SuiteData",
     "SUITE_SPECS",
     "METRICS_SCHEMA",
+    "PAIRS_SCHEMA",
     "SURPRISAL_SCHEMA",
     "COHORT_WD_SCHEMA",
     "prepare_eval_data",
@@ -66,6 +67,15 @@ METRICS_SCHEMA: dict[str, pl.DataType] = {
     "n": pl.Int64,
     "value": pl.Float64,
     "margin": pl.Float64,
+}
+
+PAIRS_SCHEMA: dict[str, pl.DataType] = {
+    "condition": pl.String,
+    "suite": pl.String,
+    "pair": pl.Int64,  # index of the pair in its suite (same across conditions: pairs are matched)
+    "group": pl.String,  # the pair's paradigm (BLiMP-format) or template (TSE)
+    "correct": pl.Boolean,
+    "margin": pl.Float64,  # score(good) - score(bad)
 }
 
 SURPRISAL_SCHEMA: dict[str, pl.DataType] = {
@@ -154,8 +164,8 @@ def prepare_eval_data(
     surprisal_pos: str | list | None,
     ppl_tokens: int,
     surprisal_tokens: int,
-    window: int,
-    stride: int,
+    window: int | None,
+    stride: int | None,
     prepend_bos: bool,
     pos_tagger: Callable[[str, np.ndarray], list[str | None]] | None = None,
 ) -> EvalData:
@@ -175,8 +185,8 @@ def prepare_eval_data(
     if unknown:
         raise ValueError(f"unknown suite(s) {unknown}; known: {sorted(SUITE_SPECS)}")
     bos = _bos(tokenizer) if prepend_bos else None
-    # validate the window once, with the same rules as perplexity
-    evals.stream_windows(0, window=window, stride=stride, bos_token_id=bos)
+    if ppl_text or surprisal_text:  # validate the window once, with the same rules as perplexity
+        evals.stream_windows(0, window=window, stride=stride, bos_token_id=bos)
 
     sent_index: dict[str, int] = {}
     suite_refs: dict[str, tuple[list[int], list[int], list[dict]]] = {}
@@ -226,8 +236,8 @@ def prepare_eval_data(
         surprisal_ids=np.asarray(surp_stream.ids, dtype=np.int64),
         surprisal_offsets=np.asarray(surp_stream.offsets, dtype=np.int64).reshape(-1, 2),
         surprisal_pos=pos,
-        window=int(window),
-        stride=int(stride),
+        window=int(window or 0),
+        stride=int(stride or 0),
         bos_token_id=bos,
         pad_id=evals._pad_id(tokenizer, 0),
     )
@@ -277,6 +287,25 @@ class _Plan:
                 vals = np.concatenate(lps[lo:hi]) if hi > lo else np.zeros(0)
                 out[key] = (positions, vals)
         return out
+
+
+def _pair_frame(cond_name: str, suite: SuiteData, scores: np.ndarray) -> pl.DataFrame:
+    """One row per pair of a suite under one condition (for paired statistics across conditions)."""
+    diff = scores[suite.good] - scores[suite.bad]
+    level = next(iter(suite.groups), None)
+    if level is None:
+        group = pl.Series("group", [None] * suite.n_pairs, dtype=pl.String)
+    else:
+        labels, idx = suite.groups[level]
+        group = pl.Series("group", [labels[k] if k >= 0 else None for k in idx.tolist()], dtype=pl.String)
+    return pl.DataFrame({
+        "condition": pl.Series("condition", [cond_name] * suite.n_pairs, dtype=pl.String),
+        "suite": pl.Series("suite", [suite.name] * suite.n_pairs, dtype=pl.String),
+        "pair": pl.Series("pair", np.arange(suite.n_pairs, dtype=np.int64)),
+        "group": group,
+        "correct": pl.Series("correct", diff > 0),
+        "margin": pl.Series("margin", diff.astype(np.float64)),
+    })
 
 
 def _suite_rows(suite: SuiteData, scores: np.ndarray) -> list[tuple]:
@@ -402,7 +431,7 @@ def evaluate_conditions(
     prefix_cache_bytes: int = 1 << 30,
     empty_sets: Iterable[str] = (),
 ) -> dict[str, pl.DataFrame]:
-    """Score ``data`` under every condition; ``{"metrics": ..., "surprisal": ...}`` (module docstring).
+    """Score ``data`` under every condition; ``{"metrics", "pairs", "surprisal"}`` tables (module docstring).
 
     A condition's masks are the rows of ``selection`` whose ``set`` equals ``condition.set``,
     restricted to ``condition.layers`` (:func:`negdiff.interventions.masks_from_selection`); the
@@ -455,6 +484,7 @@ def evaluate_conditions(
 
     cache: dict[Any, dict[str, Any]] = {}
     metric_rows: list[tuple] = []
+    pair_frames: list[pl.DataFrame] = []
     surprisal_frames: list[pl.DataFrame] = []
     try:
         for cond, cmask, key in zip(conditions, masks, keys):
@@ -487,6 +517,7 @@ def evaluate_conditions(
                     else:
                         scores = sent_scores
                     metric_rows.extend(head + r for r in _suite_rows(suite, scores))
+                    pair_frames.append(_pair_frame(cond.name, suite, scores))
             if res["surprisal"] is not None:
                 surprisal_frames.append(pl.DataFrame({
                     "token": surp_tok,
@@ -511,7 +542,8 @@ def evaluate_conditions(
         )
     else:
         surprisal = pl.DataFrame(schema=SURPRISAL_SCHEMA)
-    return {"metrics": metrics, "surprisal": surprisal}
+    pairs = pl.concat(pair_frames, how="vertical") if pair_frames else pl.DataFrame(schema=PAIRS_SCHEMA)
+    return {"metrics": metrics, "pairs": pairs, "surprisal": surprisal}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -221,14 +221,20 @@ def load_model(
     if local.exists():
         if not local.is_dir():
             raise NotADirectoryError(f"model path {path_s} is not a directory")
-        local, revision = local_revision(local, revision)
-        if not (local / "config.json").is_file():
+        if kw.get("gguf_file"):
+            revision = None  # a GGUF file is one checkpoint
+        else:
+            local, revision = local_revision(local, revision)
+        if not kw.get("gguf_file") and not (local / "config.json").is_file():
             raise FileNotFoundError(f"model folder {local} has no config.json: expected a save_pretrained() folder")
         path_s = str(local)
     elif _looks_local(path_s):
         raise FileNotFoundError(f"model directory {path_s} does not exist")
 
     common: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    if kw.get("gguf_file"):
+        gguf_architecture(Path(path_s) / kw["gguf_file"])  # a wrong file fails before de-quantising
+        common["gguf_file"] = kw.pop("gguf_file")
     config = AutoConfig.from_pretrained(path_s, **common)
     arch_spec(config)  # fail early on unsupported architectures
 
@@ -245,6 +251,75 @@ def load_model(
     model.eval()
     tokenizer = load_tokenizer(path_s if tokenizer_path is None else tokenizer_path, **common)
     return model, tokenizer
+
+
+# GGUF ``general.architecture`` -> HF model_type, for the architectures of :data:`ARCHITECTURES` that
+# transformers can de-quantise from GGUF
+GGUF_ARCHITECTURES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "gpt2": "gpt2"}
+
+
+def gguf_architecture(path: str | os.PathLike) -> str:
+    """The HF model_type of a GGUF file, read from its metadata alone (no tensor is loaded).
+
+    Raises ValueError naming the file for an unreadable file or an architecture the pipeline does not
+    support, so a wrong file fails before the de-quantisation."""
+    try:
+        import gguf
+    except ImportError:
+        raise ImportError("reading GGUF files needs the `gguf` package: pip install gguf accelerate") from None
+    try:
+        reader = gguf.GGUFReader(os.fspath(path))
+        field_ = reader.fields["general.architecture"]
+        arch = bytes(field_.parts[field_.data[0]]).decode("utf-8")
+    except KeyError:
+        raise ValueError(f"GGUF file {path} has no general.architecture metadata") from None
+    except Exception as err:
+        raise ValueError(f"cannot read GGUF file {path}: {type(err).__name__}: {err}") from None
+    if arch not in GGUF_ARCHITECTURES:
+        raise ValueError(
+            f"GGUF file {path}: architecture {arch!r} is not supported; supported: {', '.join(sorted(GGUF_ARCHITECTURES))}"
+        )
+    return GGUF_ARCHITECTURES[arch]
+
+
+def convert_gguf(gguf_path: str | os.PathLike, out_dir: str | os.PathLike, *, dtype: str = "float32") -> dict:
+    """De-quantise a GGUF model once into an ordinary HF folder (safetensors, config, tokenizer).
+
+    transformers de-quantises the weights to ``dtype`` while loading (``from_pretrained(folder,
+    gguf_file=...)``); the float weights are then saved with ``save_pretrained``, so later jobs load
+    them like any local model. The folder appears atomically and holds ``gguf.json`` (source file,
+    size, architecture). Returns that record."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from negdiff.io import atomic_dir, write_json
+
+    src = Path(gguf_path)
+    if not src.is_file():
+        raise FileNotFoundError(f"GGUF file {src} does not exist")
+    model_type = gguf_architecture(src)
+    folder, name = str(src.parent), src.name
+    config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    arch_spec(config)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, **{_dtype_kw(): torch_dtype(dtype)})
+    # the weights are plain floats now; drop the loader's GGUF quantizer so save_pretrained accepts them
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    record = {
+        "gguf_file": str(src),
+        "gguf_bytes": src.stat().st_size,
+        "model_type": model_type,
+        "dtype": dtype,
+        "n_layers": n_layers(model),
+        "n_neurons": n_neurons(model),
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+    }
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        write_json(Path(tmp) / "gguf.json", record)
+    return record
 
 
 _GENERIC_TOKENIZER_CLASSES = {"PreTrainedTokenizerFast", "TokenizersBackend"}

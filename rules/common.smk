@@ -10,11 +10,23 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from negdiff.conditions import selection_sets  # noqa: E402
-from negdiff.config import checkpoint_name, checkpoint_steps, export_pythonpath, imported_modules, model_spec, negdiff_closure  # noqa: E402
+from negdiff.config import (  # noqa: E402
+    GGUF_CHECKPOINT,
+    checkpoint_name,
+    checkpoint_steps,
+    export_pythonpath,
+    gguf_source,
+    imported_modules,
+    model_spec,
+    negdiff_closure,
+)
+from negdiff.data import local_source_path  # noqa: E402
 
 export_pythonpath(str(REPO))
 
 ENV = "../envs/negdiff.yaml"
+# this run's own outputs (text, tables, figures, report, logs); per-model intermediates stay in results/
+RUN = config["run_dir"]
 SPLITS = ["train", "valid", "test"]
 # Model jobs ask for a GPU only when the config runs models on CUDA; profiles cap the "gpu" resource.
 GPU = 1 if str(config["device"]).startswith("cuda") else 0
@@ -47,12 +59,26 @@ def section(name, exclude=()):
     return canonical({k: v for k, v in config[name].items() if k not in exclude})
 
 
+def subsection(name, keys):
+    """Only the given keys of a config section (canonical), for rules that depend on part of it."""
+    return canonical({k: config[name][k] for k in dict.fromkeys(keys)})
+
+
+# evaluation keys that decide the conditions, and those the pair / text evaluation jobs depend on
+CONDITION_KEYS = ["operations", "layer_group_size", "layerwise_controls"]
+PAIR_KEYS = ["suites", "pairs_per_paradigm", "pairs_seed", "prepend_bos", "batch_size"]
+TEXT_KEYS = ["ppl_split", "ppl_tokens", "surprisal_split", "surprisal_tokens", "cohort_wd_tokens", "window",
+             "stride", "prepend_bos", "batch_size", "spacy_model"]
+
+
 def log_path(rule_name, *keys):
-    return os.path.join("results", "logs", rule_name, *keys) + ".log"
+    return os.path.join(RUN, "logs", rule_name, *keys) + ".log"
 
 
 SPECS = {m: model_spec(spec) for m, spec in config["models"].items()}
 TRAIN_MODELS = [m for m, spec in SPECS.items() if spec["source"] == "train"]
+# GGUF files resolved now: a missing package or file stops the run before any job, with its install command
+GGUF_FILES = {m: gguf_source(spec, m) for m, spec in SPECS.items() if spec.get("gguf_file")}
 MODELS = list(SPECS)
 BUILTIN_DATA = config["data"]["source"] == "builtin"
 if TRAIN_MODELS and not BUILTIN_DATA:
@@ -72,7 +98,7 @@ def training_checkpoints(model):
 def model_input(wc):
     """Files a model job depends on: the trained checkpoints, or an existing local HF folder."""
     spec = SPECS[wc.model]
-    if spec["source"] == "train":
+    if spec["source"] == "train" or wc.model in GGUF_FILES:
         return f"results/models/{wc.model}"
     return spec["path"] if Path(spec["path"]).expanduser().exists() else []
 
@@ -83,13 +109,34 @@ def model_load(model, checkpoint):
     if spec["source"] == "train":
         return {"path": f"results/models/{model}/{checkpoint}", "revision": None, "dtype": "float32",
                 "device_map": None, "trust_remote_code": False}
+    if model in GGUF_FILES:  # the de-quantised folder (rule convert_gguf)
+        return canonical({"path": f"results/models/{model}", "revision": checkpoint, "dtype": spec["dtype"],
+                          "device_map": spec["device_map"], "trust_remote_code": False})
     keys = ("path", "dtype", "device_map", "trust_remote_code")
     return canonical({**{k: spec[k] for k in keys}, "revision": checkpoint})
 
 
 def text_file(split):
     """The text of a split: the generated corpus, or the prepared real text."""
-    return f"results/corpus/{split}.txt" if BUILTIN_DATA else f"results/text/{split}.txt"
+    return f"results/corpus/{split}.txt" if BUILTIN_DATA else f"{RUN}/text/{split}.txt"
+
+
+def split_data(split):
+    """The part of the data section one split's text depends on (params of prepare_text)."""
+    data = config["data"]
+    out = {"source": data["source"]}
+    if data["source"] == "hf":
+        out["hf"] = {"path": data["hf"]["path"], "name": data["hf"]["name"], "splits": {split: data["hf"]["splits"][split]}}
+    elif data["source"] == "local":
+        out["local"] = {split: data["local"].get(split)}
+    return canonical(out)
+
+
+def split_source(wc):
+    """The local file or directory a split reads (an input, so editing it reruns the split)."""
+    if config["data"]["source"] != "local" or not config["data"]["local"].get(wc.split):
+        return []
+    return [local_source_path(config["data"], wc.split)]
 
 
 def gold_pos_file(split):
@@ -172,20 +219,24 @@ def suite_path(name):
     where = EVALUATION["suites"][name]
     if where == "builtin":
         return [f"results/corpus/{name}"]
+    if where == "english":  # generated inside the job from negdiff/facts.py (fingerprinted code)
+        return []
     return [where] if not where.startswith("hf:") and Path(where).exists() else []
 
 
 EVAL_DIRS = [f"results/evals/{m}/{c}" for m in MODELS for c in eval_checkpoints(m)]
 CLAIM_FIGURES = ["ablation", "phenomena", "pos_surprisal", "layerwise", "training_dynamics", "dissociation"]
+if all(len(eval_checkpoints(m)) == 1 for m in MODELS):
+    CLAIM_FIGURES.remove("training_dynamics")  # no model has checkpoints to follow
 
 # Outputs marked for the HTML report; the report rule runs after all of them.
 REPORTED = (
-    ["results/figures/neuron_example.pdf", "results/figures/negative_region.pdf"]
-    + [f"results/figures/{name}.pdf" for name in CLAIM_FIGURES]
-    + ["results/tables/summary.csv"]
+    [f"{RUN}/figures/neuron_example.pdf", f"{RUN}/figures/negative_region.pdf"]
+    + [f"{RUN}/figures/{name}.pdf" for name in CLAIM_FIGURES]
+    + [f"{RUN}/tables/summary.csv"]
 )
 FINAL_TARGETS = (
     REPORTED
-    + ["results/report.html"]
+    + [f"{RUN}/report.html"]
     + [f"results/scores/{m}/{c}.parquet" for m, c in model_checkpoint_pairs()]
 )

@@ -46,13 +46,14 @@ rule train_tokenizer:
 
 rule prepare_text:
     input:
-        lambda wc: [config["data"]["local"][wc.split]] if config["data"]["source"] == "local" else [],
+        split_source,
     output:
-        "results/text/{split}.txt",
+        text=f"{RUN}/text/{{split}}.txt",
+        record=f"{RUN}/text/{{split}}.json",
     wildcard_constraints:
         split="train|valid|test",
     params:
-        data=section("data"),
+        data=lambda wc: split_data(wc.split),
         code=code_fingerprint("prepare_text.py"),
     log:
         log_path("prepare_text", "{split}"),

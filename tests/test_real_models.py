@@ -130,7 +130,7 @@ def test_spacy_alignment_with_subwords_and_special_tokens(tmp_path):
 
 @pytest.mark.skipif(not (SHARED / "blimp").is_dir(), reason="../shared/data is absent")
 def test_real_blimp_sample_on_a_tiny_trained_model(tmp_path):
-    from negdiff.corpus import generate_corpus, limit_pairs, read_pairs
+    from negdiff.corpus import generate_corpus, sample_pairs, read_pairs
     from negdiff.evals import minimal_pair_accuracy
     from negdiff.tokenizer import train_tokenizer
     from negdiff.training import train_model
@@ -143,7 +143,7 @@ def test_real_blimp_sample_on_a_tiny_trained_model(tmp_path):
                 warmup=2, weight_decay=0.0, seed=0, checkpoints=[10], eval_tokens=200, progress=False)
     model, tok = load_model(tmp_path / "m" / "step10")
     pairs = [p for p in read_pairs(SHARED / "blimp") if p["linguistics_term"] in ("determiner_noun_agreement", "anaphor_agreement")]
-    sample = limit_pairs(pairs, 5)
+    sample = sample_pairs(pairs, 5)
     table = minimal_pair_accuracy(model, tok, sample, reduce="sum")
     assert table.height == len(sample) == 5 * len({p["UID"] for p in pairs})
     assert table["logp_good"].is_finite().all() and table["logp_bad"].is_finite().all()
@@ -154,5 +154,5 @@ def test_paper_config_plans_offline(tmp_path):
     shutil.copytree(REPO / "config", wf / "config")
     planned = planned_jobs(snakemake(wf, "-n", "--configfile", "config/paper.yaml").stdout)
     assert planned["dump_activations"] == 5 and planned["select_neurons"] == 5
-    assert planned["evaluate"] == 10 + 4  # Pythia's 10 revisions + the final checkpoint of 4 models
+    assert planned["evaluate_pairs"] == planned["evaluate_text"] == 10 + 4  # Pythia's 10 revisions + the final checkpoint of 4 models
     assert "train_model" not in planned and planned["prepare_text"] == 3

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from negdiff.corpus import limit_pairs, read_pairs
+from negdiff.corpus import sample_pairs, read_pairs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data folder {SHARED} is absent")
@@ -22,7 +22,7 @@ def test_real_blimp_loads_all_paradigms():
     # a known quirk of the public data: 7 pairs (passive_1, ...) have identical sentences; they count as
     # errors under the strict "good > bad" rule, as in lm-evaluation-harness
     assert sum(p["sentence_good"] == p["sentence_bad"] for p in pairs) == 7
-    assert len(limit_pairs(pairs, 5)) == 67 * 5
+    assert len(sample_pairs(pairs, 5)) == 67 * 5
 
 
 def test_real_tse_loads_all_templates():
@@ -31,4 +31,4 @@ def test_real_tse_loads_all_templates():
     templates = {p["template"] for p in pairs}
     assert len(templates) == 22 and {"simple_agrmt", "obj_rel_across_anim", "npi_across_inanim"} <= templates
     assert all(p["case"] for p in pairs)
-    assert len(limit_pairs(pairs, 3)) == 22 * 3
+    assert len(sample_pairs(pairs, 3)) == 22 * 3

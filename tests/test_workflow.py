@@ -86,7 +86,9 @@ def test_dry_run_api_plans_default_dag(tmp_path):
         "figure_neuron_example": 1,
         "figure_negative_region": 1,
         "select_neurons": 3,
-        "evaluate": 24,  # 8 checkpoints x 3 models; the final one carries the full condition list
+        # 8 checkpoints x 3 models, a pair job and a text job each; the final one carries the full condition list
+        "evaluate_pairs": 24,
+        "evaluate_text": 24,
         "collect_evals": 1,
         "figure_claims": 6,
         "summary_table": 1,
@@ -156,6 +158,7 @@ def _dry_run_with(wf: Path, tmp_path: Path, patch: dict) -> Counter:
     return planned_jobs(snakemake(wf, "--configfile", str(path), "-n").stdout)
 
 
+EVAL_BOTH = {"evaluate_pairs": 12, "evaluate_text": 12}
 EVAL_DOWNSTREAM = {"collect_evals": 1, "figure_claims": 6, "summary_table": 1, "report": 1, "all": 1}
 
 
@@ -163,27 +166,41 @@ def test_rerun_after_scoring_change_is_exactly_downstream(tiny_run, tmp_path):
     planned = _dry_run_with(tiny_run, tmp_path, {"scoring": {"mode": "sample"}})
     assert planned == {
         "score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
-        "select_neurons": 3, "evaluate": 12, **EVAL_DOWNSTREAM,
+        "select_neurons": 3, **EVAL_BOTH, **EVAL_DOWNSTREAM,
     }
 
 
-@pytest.mark.parametrize("patch", [{"batch_size": 7}, {"max_pairs_per_paradigm": 3}, {"suites": {"tse": "results/corpus/tse"}}])
-def test_rerun_after_eval_only_change_is_evals_and_figures(tiny_run, tmp_path, patch):
-    """Eval-only settings never rerun training, dumps, scores or selection."""
+@pytest.mark.parametrize("patch, jobs", [
+    ({"batch_size": 7}, EVAL_BOTH),
+    ({"layer_group_size": 2}, EVAL_BOTH),
+    ({"pairs_per_paradigm": {"blimp": 3}}, {"evaluate_pairs": 12}),
+    ({"pairs_seed": 1}, {"evaluate_pairs": 12}),
+    ({"suites": {"tse": "results/corpus/tse"}}, {"evaluate_pairs": 12}),
+    ({"ppl_tokens": 500}, {"evaluate_text": 12}),
+    ({"surprisal_tokens": 500}, {"evaluate_text": 12}),
+])
+def test_rerun_after_eval_only_change_is_evals_and_figures(tiny_run, tmp_path, patch, jobs):
+    """Eval-only settings never rerun training, dumps, scores or selection; pair settings rerun only the
+    pair jobs, text settings only the text jobs."""
     planned = _dry_run_with(tiny_run, tmp_path, {"evaluation": patch})
-    assert planned == {"evaluate": 12, **EVAL_DOWNSTREAM}
+    assert planned == {**jobs, **EVAL_DOWNSTREAM}
+
+
+def test_rerun_after_bootstrap_change_is_summary_only(tiny_run, tmp_path):
+    planned = _dry_run_with(tiny_run, tmp_path, {"evaluation": {"bootstrap": 500}})
+    assert planned == {"summary_table": 1, "report": 1, "all": 1}
 
 
 def test_rerun_after_selection_change(tiny_run, tmp_path):
     planned = _dry_run_with(tiny_run, tmp_path, {"selection": {"seed": 1}})
-    assert planned == {"select_neurons": 3, "evaluate": 12, **EVAL_DOWNSTREAM}
+    assert planned == {"select_neurons": 3, **EVAL_BOTH, **EVAL_DOWNSTREAM}
 
 
 def test_rerun_after_one_model_change_touches_only_that_model(tiny_run, tmp_path):
     planned = _dry_run_with(tiny_run, tmp_path, {"models": {"tiny-opt": {"hidden_size": 48}}})
     assert planned == {
         "train_model": 1, "dump_activations": 1, "score_neurons": 1, "figure_negative_region": 1,
-        "select_neurons": 1, "evaluate": 4, **EVAL_DOWNSTREAM,
+        "select_neurons": 1, "evaluate_pairs": 4, "evaluate_text": 4, **EVAL_DOWNSTREAM,
     }
 
 
@@ -204,5 +221,5 @@ def test_rerun_after_library_code_change(tiny_run, tmp_path):
         scoring.write_text(original)
     assert planned == {
         "score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
-        "select_neurons": 3, "evaluate": 12, **EVAL_DOWNSTREAM,
+        "select_neurons": 3, **EVAL_BOTH, **EVAL_DOWNSTREAM,
     }

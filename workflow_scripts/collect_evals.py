@@ -3,9 +3,13 @@ import polars as pl
 from negdiff.io import write_parquet
 from negdiff.runtime import job
 
+# metrics: the pair jobs' and the text jobs' rows in one table; the other tables concatenate as they are
+SOURCES = {"metrics": ("pair_metrics", "text_metrics"), "pairs": ("pairs",), "surprisal": ("surprisal",),
+           "cohort_wd": ("cohort_wd",)}
+
 with job(snakemake) as log:
-    for name in ("metrics", "surprisal", "cohort_wd"):
-        files = snakemake.input[name]
+    for name, keys in SOURCES.items():
+        files = [f for key in keys for f in snakemake.input[key]]
         table = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
         write_parquet(snakemake.output[name], table)
         log.info("%s: %d rows from %d files", name, table.height, len(files))

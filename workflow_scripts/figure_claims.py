@@ -4,11 +4,13 @@ import polars as pl
 
 from negdiff import claims
 from negdiff.runtime import job
+from negdiff.stats import merge_replicates
 
 with job(snakemake) as log:
     p = snakemake.params
     figure = snakemake.wildcards.figure
-    metrics = pl.read_parquet(snakemake.input.metrics)
+    # random controls drawn with several seeds are plotted as their seed mean
+    metrics = merge_replicates(pl.read_parquet(snakemake.input.metrics), ["value", "margin"])
     records = {m: json.loads(open(f).read()) for m, f in zip(p.models, snakemake.input.records)}
     ppl_m = {m: r["ppl_matched"]["m"] for m, r in records.items() if r.get("ppl_matched")}
     n_pairs = metrics.filter((pl.col("condition") == "baseline") & (pl.col("level") == "overall"))
@@ -23,7 +25,7 @@ with job(snakemake) as log:
     elif figure == "phenomena":
         table = claims.plot_phenomena(out, metrics, **kw)
     elif figure == "pos_surprisal":
-        table = claims.plot_pos_surprisal(out, pl.read_parquet(snakemake.input.surprisal), **kw)
+        table = claims.plot_pos_surprisal(out, merge_replicates(pl.read_parquet(snakemake.input.surprisal), ["surprisal"]), **kw)
     elif figure == "layerwise":
         table = claims.plot_layerwise(out, metrics, **kw)
     elif figure == "training_dynamics":

@@ -1,6 +1,6 @@
 import polars as pl
 
-from negdiff.conditions import set_name
+from negdiff.conditions import random_replicates, set_name
 from negdiff.io import write_json, write_parquet
 from negdiff.runtime import job
 from negdiff.selection import counts_per_layer, select_random, select_wn, selection_table
@@ -13,12 +13,17 @@ with job(snakemake) as log:
     for percent in cfg["percents"]:
         wn = select_wn(scores, percent)
         sets[set_name("wn", percent)] = wn
-        sets[set_name("random", percent)] = select_random(scores, counts_per_layer(wn), seed=cfg["seed"])
+        for k, name in enumerate(random_replicates(cfg, percent)):
+            sets[name] = select_random(scores, counts_per_layer(wn), seed=cfg["seed"] + k)
     record = {
         "model": snakemake.wildcards.model,
         "checkpoint": p.checkpoint,
         "seed": cfg["seed"],
-        "sets": {name: {"n_neurons": df.height, "counts_per_layer": counts_per_layer(df)} for name, df in sets.items()},
+        "sets": {
+            name: {"n_neurons": df.height, "counts_per_layer": counts_per_layer(df),
+                   "seed": int(df["seed"][0]) if df.height and df["seed"][0] is not None else None}
+            for name, df in sets.items()
+        },
         "ppl_matched": None,
     }
     if cfg["ppl_matched"]["enabled"]:
