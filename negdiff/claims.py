@@ -176,13 +176,16 @@ def plot_ablation(
             for m, meth, p in zip(rows["model"].to_list(), rows["method"].to_list(), rows["percent"].to_list())
         ]
         rows = rows.with_columns(pl.Series("percent", x, dtype=pl.Float64))
+        if "value_sd" not in rows.columns:  # single-seed tables: no spread
+            rows = rows.with_columns(pl.lit(0.0).alias("value_sd"), pl.lit(1, dtype=pl.Int64).alias("replicates"))
         table = rows.select(
-            "model", "checkpoint", "suite", "method", "set", "percent", "value", "baseline", "n", "n_neurons"
+            "model", "checkpoint", "suite", "method", "set", "percent", "value", "value_sd", "replicates",
+            "baseline", "n", "n_neurons",
         ).sort(["model", "suite", "method", "percent"])
     else:
         table = pl.DataFrame(schema={"model": pl.String, "checkpoint": pl.String, "suite": pl.String, "method": pl.String,
-                                     "set": pl.String, "percent": pl.Float64, "value": pl.Float64, "baseline": pl.Float64,
-                                     "n": pl.Int64, "n_neurons": pl.Int64})
+                                     "set": pl.String, "percent": pl.Float64, "value": pl.Float64, "value_sd": pl.Float64,
+                                     "replicates": pl.Int64, "baseline": pl.Float64, "n": pl.Int64, "n_neurons": pl.Int64})
 
     models = list(finals)
     if not models:
@@ -204,7 +207,11 @@ def plot_ablation(
                 nn = tm["n_neurons"].to_list()
                 lab = f"{st['label']} (n={nn[-1]} neurons)" if method == "ppl_matched" else f"{st['label']} (n={nn[0]}..{nn[-1]} neurons)"
                 ls = "none" if method == "ppl_matched" else "-"
-                ax.plot(tm["percent"], tm["value"], ls=ls, marker=st["marker"], color=st["color"], ms=8 if ls == "none" else 5, label=lab)
+                k = int(tm["replicates"].max())
+                if k > 1:  # random controls over several seeds: mean, with the sd across seeds as error bars
+                    lab += f", mean ± sd of {k} seeds"
+                ax.errorbar(tm["percent"], tm["value"], yerr=tm["value_sd"] if k > 1 else None, ls=ls, marker=st["marker"],
+                            color=st["color"], ms=8 if ls == "none" else 5, capsize=3, label=lab)
             pcts = sorted({p for p in t["percent"].to_list() if p is not None and p > 0})
             if pcts:
                 ax.set_xscale("log")

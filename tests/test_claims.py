@@ -404,3 +404,17 @@ def test_claims_hold_only_when_the_paired_interval_excludes_zero():
     # without the per-pair table the same numbers fall back to a point comparison, and say so
     point = _claims(C.claims_table(metrics, None, None, None, main_percent=MAIN))
     assert point["C1"]["holds"] is True and point["C1"]["ci_low"] is None and "point comparison" in point["C1"]["note"]
+
+
+def test_plot_ablation_shows_random_seeds_as_mean_and_sd(tmp_path):
+    from negdiff.stats import merge_replicates
+
+    acc = {"none": 0.9, f"wn@{MAIN:g}": 0.6, f"random@{MAIN:g}": 0.88, f"random@{MAIN:g}#1": 0.9,
+           f"random@{MAIN:g}#2": 0.86}
+    metrics, _ = _pair_tables(acc, 100)
+    t = C.plot_ablation(tmp_path / "a.pdf", merge_replicates(metrics, ["value", "margin"]), main_percent=MAIN,
+                        data_label="synthetic")
+    rnd = t.filter((pl.col("method") == "random") & (pl.col("suite") == "blimp")).row(0, named=True)
+    assert rnd["replicates"] == 3 and rnd["value"] == pytest.approx(0.88)
+    assert rnd["value_sd"] == pytest.approx(np.std([0.88, 0.9, 0.86]))
+    assert (tmp_path / "a.pdf").read_bytes().startswith(b"%PDF")
