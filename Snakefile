@@ -5,7 +5,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# --configfile X replaces config.yaml rather than extending it (profiles also set replace-workflow-config,
+# but Snakemake does not pass that flag on to cluster jobs, which must see the same config).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 validate(config, "schemas/config.schema.yaml")
@@ -22,6 +26,19 @@ include: "rules/scoring.smk"
 include: "rules/selection.smk"
 include: "rules/evaluation.smk"
 include: "rules/figures.smk"
+
+
+# Run on the submitting host under a cluster executor (profiles/slurm): downloads of real text
+# (compute nodes are often offline), aggregation, figures and the report are light and need no GPU.
+localrules:
+    all,
+    prepare_text,
+    collect_evals,
+    figure_neuron_example,
+    figure_negative_region,
+    figure_claims,
+    summary_table,
+    report,
 
 
 rule all:
