@@ -14,7 +14,7 @@ from workflow_util import REPO, copy_workflow, planned_jobs, snakemake
 TINY = REPO / "tests" / "config" / "tiny.yaml"
 SLURM = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
 DEFAULT = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
-GPU_RULES = {"dump_activations", "select_neurons", "evaluate"}
+GPU_RULES = {"dump_activations", "select_neurons", "evaluate_pairs", "evaluate_text"}
 
 
 def _rules() -> set[str]:
@@ -61,8 +61,8 @@ def test_slurm_profile_plans_the_dag(tmp_path):
     wf = copy_workflow(tmp_path / "wf")
     out = snakemake(wf, "--workflow-profile", "profiles/slurm", "--configfile", str(TINY), "-n")
     text = out.stdout + out.stderr
-    assert planned_jobs(out.stdout)["evaluate"] == 12
-    assert re.search(r"rule evaluate:(?:\n.*)*?\n\s+resources: .*slurm_partition=gpu, .*gpu=1", text)
+    assert planned_jobs(out.stdout)["evaluate_pairs"] == planned_jobs(out.stdout)["evaluate_text"] == 12
+    assert re.search(r"rule evaluate_pairs:(?:\n.*)*?\n\s+resources: .*slurm_partition=gpu, .*gpu=1", text)
 
 
 def test_config_file_replaces_config_yaml_without_the_profile_flag(tmp_path):

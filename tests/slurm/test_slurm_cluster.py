@@ -146,7 +146,8 @@ def test_jobs_go_through_sbatch(runs):
         "make_corpus": 1, "train_tokenizer": 1, "train_model": n_models,
         FAILING_RULE: 2 * n_models,  # attempt 1 fails, attempt 2 succeeds
         "score_neurons": n_models, "select_neurons": n_models,
-        "evaluate": 4 * n_models,  # checkpoints step0, step8, step16, step30 of each model
+        # checkpoints step0, step8, step16, step30 of each model, a pair job and a text job each
+        "evaluate_pairs": 4 * n_models, "evaluate_text": 4 * n_models,
     }, rules
     assert not set(rules) & LOCAL_RULES
     # local rules ran here, as local jobs (prepare_text is not in the DAG of the built-in corpus)
@@ -167,7 +168,7 @@ def test_requests_follow_the_profile(runs):
     jobs = {j["JobId"]: j for j in runs["jobs"]}
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     gpu_rules = {r for r, res in profile["set-resources"].items() if res.get("gpu")}
-    assert gpu_rules == {"dump_activations", "select_neurons", "evaluate"}
+    assert gpu_rules == {"dump_activations", "select_neurons", "evaluate_pairs", "evaluate_text"}
     for _, slurm_id, _ in _submissions(runs["log"]):
         job = jobs[slurm_id]
         rule = _rule(job)
