@@ -28,6 +28,7 @@ rule evaluate:
         code=code_fingerprint("evaluate.py"),
     log:
         log_path("evaluate", "{model}", "{checkpoint}"),
+    benchmark: benchmark_path("evaluate", "{model}", "{checkpoint}")
     conda:
         ENV
     threads: 1
@@ -52,6 +53,7 @@ rule collect_evals:
         code=code_fingerprint("collect_evals.py"),
     log:
         log_path("collect_evals"),
+    benchmark: benchmark_path("collect_evals")
     conda:
         ENV
     threads: 1

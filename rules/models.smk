@@ -17,6 +17,7 @@ rule train_model:
         code=code_fingerprint("train_model.py"),
     log:
         log_path("train_model", "{model}"),
+    benchmark: benchmark_path("train_model", "{model}")
     conda:
         ENV
     threads: config["training"]["threads"]

@@ -12,6 +12,7 @@ rule score_neurons:
         code=code_fingerprint("score_neurons.py"),
     log:
         log_path("score_neurons", "{model}", "{checkpoint}"),
+    benchmark: benchmark_path("score_neurons", "{model}", "{checkpoint}")
     conda:
         ENV
     threads: 1
