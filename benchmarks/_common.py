@@ -152,3 +152,35 @@ def fmt_bytes(n: float) -> str:
 
 def ratio_line(name: str, value: float) -> str:
     return f"RATIO {name} {value:.3f}"
+
+
+DEFAULT_SIZES = {"hidden_size": 64, "num_layers": 4, "num_heads": 4, "intermediate_size": 256,
+                 "context": 128, "vocab_size": 1024}  # config.yaml's tiny models
+
+
+def tiny_model(arch: str = "llama", seed: int = 0, **sizes):
+    """A randomly initialised model with the default config's tiny sizes (speed does not depend
+    on the weights). ``arch``: llama, gpt_neox or opt."""
+    import torch
+    import transformers as T
+
+    s = {**DEFAULT_SIZES, **sizes}
+    common = dict(vocab_size=s["vocab_size"], bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    if arch == "llama":
+        cfg = T.LlamaConfig(hidden_size=s["hidden_size"], intermediate_size=s["intermediate_size"],
+                            num_hidden_layers=s["num_layers"], num_attention_heads=s["num_heads"],
+                            num_key_value_heads=s["num_heads"], max_position_embeddings=s["context"],
+                            **common)
+    elif arch == "gpt_neox":
+        cfg = T.GPTNeoXConfig(hidden_size=s["hidden_size"], intermediate_size=s["intermediate_size"],
+                              num_hidden_layers=s["num_layers"], num_attention_heads=s["num_heads"],
+                              max_position_embeddings=s["context"], **common)
+    elif arch == "opt":
+        cfg = T.OPTConfig(hidden_size=s["hidden_size"], ffn_dim=s["intermediate_size"],
+                          num_hidden_layers=s["num_layers"], num_attention_heads=s["num_heads"],
+                          max_position_embeddings=s["context"], word_embed_proj_dim=s["hidden_size"],
+                          **common)
+    else:
+        raise KeyError(arch)
+    torch.manual_seed(seed)
+    return T.AutoModelForCausalLM.from_config(cfg).eval()
