@@ -151,9 +151,9 @@ def chunk_moments(x: np.ndarray) -> Moments:
     t, b = x.shape
     if t == 0:
         return moments_init(b)
-    x64 = x.astype(np.float64, copy=False)
-    mean = x64.sum(axis=0) / t
-    d = x64 - mean
+    d = x.astype(np.float64)  # a copy: centred in place below
+    mean = d.sum(axis=0) / t
+    d -= mean
     m2 = np.einsum("ij,ij->j", d, d)
     return Moments(t, mean, m2, x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64),
                    np.count_nonzero(x < 0, axis=0).astype(np.int64))
@@ -200,29 +200,36 @@ def hist_update(h: Histogram, x: np.ndarray, mean: np.ndarray, std: np.ndarray) 
     stride = nb + 2
     live = std > 0
     inv = np.where(live, 1.0 / np.where(live, std, 1.0), 0.0)
-    base = np.arange(b, dtype=np.intp) * stride
-    # q = (z + R) / h + 1: in-grid values land in [1, nb + 1), the two tails are 0 and nb + 1
+    base = np.arange(b, dtype=np.float64) * stride
+    # q = (z + R) / h + 1 + j * stride: in-grid values of neuron j land in [base_j + 1,
+    # base_j + nb + 1), its two tails are base_j and base_j + nb + 1 (float64: exact to ~1e-9 bins)
     scale = inv / g.width
-    shift = (g.z_range - mean * inv) / g.width + 1.0
+    shift = (g.z_range - mean * inv) / g.width + 1.0 + base
+    xmin, xmax = x.min(axis=0), x.max(axis=0)
+    qmin = np.multiply(xmin, scale, dtype=np.float64) + shift
+    qmax = np.multiply(xmax, scale, dtype=np.float64) + shift
+    lo_cols = np.flatnonzero(live & (qmin < base + 1))
+    hi_cols = np.flatnonzero(live & (qmax >= base + (nb + 1)))
     q = np.multiply(x, scale, dtype=np.float64)
     q += shift
-    np.clip(q, 0.0, nb + 1.0, out=q)
+    out_cols = np.zeros(b, bool)
+    out_cols[lo_cols] = out_cols[hi_cols] = True
+    for j in np.flatnonzero(out_cols):  # clip only the columns that leave the grid
+        np.clip(q[:, j], base[j], base[j] + (nb + 1), out=q[:, j])
+    dead = np.flatnonzero(~live)
+    if dead.size:
+        q[:, dead] = base[dead]  # counted into a tail bin and discarded below
     idx = q.astype(np.intp)
     del q
-    idx += base  # neuron j's counts start at j * stride in the flat array
     full = np.bincount(idx.ravel(), minlength=b * stride).reshape(b, stride)
     del idx
-    full[~live] = 0
     h.counts += full[:, 1:nb + 1]
-    # out-of-grid values: only in columns whose chunk min / max leaves the grid; the test is the
-    # binning's own arithmetic, so every value is counted exactly once
-    qmin = np.multiply(x.min(axis=0), scale, dtype=np.float64) + shift
-    qmax = np.multiply(x.max(axis=0), scale, dtype=np.float64) + shift
-    for side, cols in ((0, np.flatnonzero(live & (qmin < 1.0))),
-                       (1, np.flatnonzero(live & (qmax >= nb + 1.0)))):
+    # out-of-grid values, summed exactly; the test is the binning's own arithmetic, so every
+    # value is counted exactly once
+    for side, cols in ((0, lo_cols), (1, hi_cols)):
         for j in cols:
             qj = np.multiply(x[:, j], scale[j], dtype=np.float64) + shift[j]
-            a = x[:, j][(qj < 1.0) if side == 0 else (qj >= nb + 1.0)]
+            a = x[:, j][(qj < base[j] + 1) if side == 0 else (qj >= base[j] + (nb + 1))]
             z = (a.astype(np.float64) - mean[j]) * inv[j]
             neg = a < 0
             h.tail_n[j, side, 0] += int(neg.sum())
