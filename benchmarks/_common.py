@@ -184,3 +184,12 @@ def tiny_model(arch: str = "llama", seed: int = 0, **sizes):
         raise KeyError(arch)
     torch.manual_seed(seed)
     return T.AutoModelForCausalLM.from_config(cfg).eval()
+
+
+def timed(fn):
+    """``(result, wall s, CPU s)`` of ``fn()``; CPU is this process's user + system time (all its
+    threads). On a shared machine the CPU time of single-threaded work is far steadier than its
+    wall time, so single-process comparisons report both and take their ratio on CPU time."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w0, time.process_time() - c0
