@@ -47,7 +47,22 @@ def _check_operation(operation: str) -> None:
         raise ValueError(f"unknown operation {operation!r}; expected one of {', '.join(OPERATIONS)}")
 
 
-def apply_operation(a: torch.Tensor, out: torch.Tensor, operation: str, mask: torch.Tensor) -> torch.Tensor:
+def _operate(a: torch.Tensor, out: torch.Tensor, operation: str) -> torch.Tensor:
+    """``operation`` applied to every element (``a`` pre-activation, ``out = act(a)``)."""
+    zero = out.new_zeros(())
+    if operation == "neg_zero":
+        return torch.where(a < 0, zero, out)
+    if operation == "full":
+        return zero.expand_as(out)
+    if operation == "pos_zero":
+        return torch.where(a > 0, zero, out)
+    if operation == "sign_flip":
+        return torch.where(out < 0, -out, out)
+    return torch.where(a > 0, a.to(out.dtype), out)  # pos_relu
+
+
+def apply_operation(a: torch.Tensor, out: torch.Tensor, operation: str, mask: torch.Tensor,
+                    cols: torch.Tensor | None = None) -> torch.Tensor:
     """The post-activation after ``operation`` on the neurons selected by ``mask``.
 
     ``a`` is the pre-activation and ``out = act(a)`` the unmodified post-activation (same shape,
@@ -60,18 +75,16 @@ def apply_operation(a: torch.Tensor, out: torch.Tensor, operation: str, mask: to
         raise ValueError(f"pre-activation shape {tuple(a.shape)} != output shape {tuple(out.shape)}")
     if mask.dtype != torch.bool:
         raise TypeError(f"mask must be a bool tensor, got {mask.dtype}")
-    zero = out.new_zeros(())
-    if operation == "neg_zero":
-        new = torch.where(a < 0, zero, out)
-    elif operation == "full":
-        new = zero.expand_as(out)
-    elif operation == "pos_zero":
-        new = torch.where(a > 0, zero, out)
-    elif operation == "sign_flip":
-        new = torch.where(out < 0, -out, out)
-    else:  # pos_relu
-        new = torch.where(a > 0, a.to(out.dtype), out)
-    return torch.where(mask.to(out.device), new, out)
+    if mask.dim() == 1 and mask.shape[0] == out.shape[-1]:
+        # a per-neuron mask: copy the output once and operate on the masked columns only
+        # (a few percent of them), instead of three full-size passes; ``cols`` (the mask's
+        # indices on out's device) may be given by a caller that reuses them
+        if cols is None:
+            cols = torch.nonzero(mask.to(out.device)).squeeze(1)
+        new = out.clone()
+        new[..., cols] = _operate(a[..., cols], out[..., cols], operation)
+        return new
+    return torch.where(mask.to(out.device), _operate(a, out, operation), out)
 
 
 def _as_bool_mask(layer: int, mask, n_neurons: int) -> torch.Tensor:
@@ -136,8 +149,9 @@ def intervene(model: nn.Module, neuron_mask: Mapping[int, np.ndarray | torch.Ten
                 )
             m = per_device.get(output.device)
             if m is None:
-                m = per_device[output.device] = mask.to(output.device)
-            return apply_operation(a, output, operation, m)
+                dm = mask.to(output.device)
+                m = per_device[output.device] = (dm, torch.nonzero(dm).squeeze(1))
+            return apply_operation(a, output, operation, m[0], cols=m[1])
 
         return hook
 

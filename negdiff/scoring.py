@@ -20,6 +20,11 @@ WD
     * ``mode="sample"``: as the official code, ``scipy.stats.wasserstein_distance(z, s)`` with
       ``s = np.random.default_rng(seed).standard_normal(T)`` (the same ``s`` for every neuron
       of a call); for equal sizes that is ``mean_k |z_(k) - s_(k)|``.
+    * ``mode="streaming"``: W1 to the continuous N(0, 1) from running moments and a fixed z-grid
+      histogram (:mod:`negdiff.streaming`), two passes over the shards and never a full column;
+      within ``streaming.error_bound(grid)`` (``h/2 + 4 Psi(R)``, ``h = 2 R / bins``) of
+      ``exact`` for ``wd``, ``wd_neg`` and ``wd_pos``; ``mean``/``std``/``frac_negative`` are
+      exact (float64 Chan merge). Memory is independent of the token count.
 
     ``wd_neg`` / ``wd_pos`` split the sum over ``k`` by the sign of the *raw* sorted
     pre-activation: ``a_(k) < 0`` versus ``a_(k) >= 0`` (so ``-0.0`` counts as positive);
@@ -56,7 +61,10 @@ expressions, filtered sums); it agrees to ~1e-13 but measured far slower on a 2-
 (131072 tokens: ~7x at 32 neurons, ~58 s vs ~1 s at 512 neurons; polars' float sort alone is
 ~3x numpy's, and per-column ``map_batches`` UDFs lose to GIL contention), so it is kept only
 as a cross-check.
-Memory: one ``[T, B]`` block plus its neuron-major copy, plus ``2 T`` float64 scratch.
+Memory: one neuron-major ``[B, T]`` buffer, allocated once per layer and reused by every block
+(readers with ``iter_pre_activation`` transpose each shard straight into it, so no ``[T, B]``
+block exists; others add one ``[T, B]`` block), one shard, the MD pair rows, and ``2 T`` float64
+scratch. Measured in ``benchmarks/bench_scoring.py``.
 """
 
 from __future__ import annotations
@@ -100,7 +108,7 @@ SCORE_SCHEMA: dict[str, Any] = {
 # Order of the statistics returned by the per-column kernel.
 _STATS = ("wd", "wd_neg", "wd_pos", "mean", "std", "frac_negative", "zero_var")
 _WD_KEYS = ("wd", "wd_neg", "wd_pos", "mean", "std", "frac_negative")
-_VALID_MODES = ("exact", "sample")
+_VALID_MODES = ("exact", "sample", "streaming")
 
 
 def _layer_name(layer: int | None) -> str:
@@ -249,7 +257,8 @@ def _mode_refs(n: int, mode: str, seed: int):
         return m, q, w
     if mode == "sample":
         return _sample_reference(n, seed), None, None
-    raise ValueError(f"mode must be one of {_VALID_MODES}, got {mode!r}")
+    raise ValueError(f"mode must be 'exact' or 'sample' here ('streaming' is score_layer's), "
+                     f"got {mode!r}")
 
 
 def _raise_nonfinite(a: np.ndarray, layer: int | None, neuron_offset: int) -> None:
@@ -267,7 +276,7 @@ def _raise_nonfinite(a: np.ndarray, layer: int | None, neuron_offset: int) -> No
 def _warn_zero_var(cols: np.ndarray, layer: int | None, neuron_offset: int, mode: str) -> None:
     if cols.size == 0:
         return
-    what = "sqrt(2/pi)" if mode == "exact" else "mean|s|"
+    what = "mean|s|" if mode == "sample" else "sqrt(2/pi)"
     warnings.warn(
         f"layer {_layer_name(layer)}: zero-variance pre-activations for neuron(s) "
         f"{_short_list(neuron_offset + cols)}; z treated as all zeros (wd = {what})",
@@ -420,13 +429,60 @@ def mapping_difficulty(x: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarra
 # --------------------------------------------------------------------------- tables
 
 
-def _neuron_major(block: np.ndarray, rows: int = 256) -> np.ndarray:
-    """[T, B] -> a new C-contiguous [B, T] float32 copy, transposed in cache-sized row tiles."""
+def _neuron_major(block: np.ndarray, rows: int = 256, out: np.ndarray | None = None) -> np.ndarray:
+    """[T, B] -> a C-contiguous [B, T] copy (into ``out`` when given), transposed in cache-sized
+    row tiles."""
     t, b = block.shape
-    out = np.empty((b, t), block.dtype)
+    if out is None:
+        out = np.empty((b, t), block.dtype)
     for s in range(0, t, rows):
         out[:, s:s + rows] = block[s:s + rows].T
     return out
+
+
+def _fill_neuron_major(reader, layer: int, start: int, stop: int, n_tokens: int,
+                       buf: np.ndarray | None) -> np.ndarray:
+    """Neurons ``start:stop`` of ``layer`` as a neuron-major [B, T] array, written into ``buf``
+    (reused across blocks) when it fits.
+
+    Readers with ``iter_pre_activation`` (the dump reader) are read shard by shard and each shard
+    block is transposed straight into the buffer, so no [T, B] block is ever materialised. Reusing
+    one buffer matters: a fresh 100+ MB allocation per block costs more in page faults than the
+    transpose itself (measured ~0.3 s vs ~0.05 s per 131072 x 256 block on a 2-core VM).
+    """
+    b = stop - start
+
+    def target(dtype) -> np.ndarray:
+        if buf is not None and buf.dtype == dtype and buf.shape[0] >= b and buf.shape[1] == n_tokens:
+            return buf[:b]
+        return np.empty((b, n_tokens), dtype)
+
+    def as_float(block: np.ndarray) -> np.ndarray:
+        block = np.asarray(block)
+        return block if block.dtype in (np.float32, np.float64) else block.astype(np.float32)
+
+    if hasattr(reader, "iter_pre_activation"):
+        nm = None
+        pos = 0
+        for block in reader.iter_pre_activation(layer, start, stop):
+            block = as_float(block)
+            if block.ndim != 2 or block.shape[1] != b or pos + block.shape[0] > n_tokens:
+                raise ValueError(f"layer {layer}: iter_pre_activation({start}, {stop}) gave a block "
+                                 f"of shape {block.shape} at token {pos} ({n_tokens} tokens, "
+                                 f"{b} neurons expected)")
+            if nm is None:
+                nm = target(block.dtype)
+            _neuron_major(block, out=nm[:, pos:pos + block.shape[0]])
+            pos += block.shape[0]
+        if pos != n_tokens:
+            raise ValueError(f"layer {layer}: iter_pre_activation({start}, {stop}) gave {pos} "
+                             f"tokens, expected {n_tokens}")
+        return nm
+    block = as_float(reader.read_pre_activation(layer, start, stop))
+    if block.shape != (n_tokens, b):
+        raise ValueError(f"layer {layer}: read_pre_activation({start}, {stop}) returned "
+                         f"shape {block.shape}, expected {(n_tokens, b)}")
+    return _neuron_major(block, out=target(block.dtype))
 
 
 _STAT_SCHEMA = {k: pl.Float64 for k in _STATS}
@@ -520,10 +576,68 @@ def _polars_stats_frame(frame: pl.DataFrame, n: int, ref: np.ndarray,
     return staged.select(aggs).collect()
 
 
+def _chunks(reader, layer: int, start: int, stop: int, rows: int = 8192):
+    """Token chunks [t, stop - start] of a neuron block: the reader's shards when it streams them,
+    otherwise row slices of one full read (memory then follows the token count)."""
+    if hasattr(reader, "iter_pre_activation"):
+        yield from reader.iter_pre_activation(layer, start, stop)
+        return
+    block = np.asarray(reader.read_pre_activation(layer, start, stop))
+    for s in range(0, block.shape[0], rows):
+        yield block[s:s + rows]
+
+
+def _streaming_block(reader, layer: int, start: int, stop: int, n_tokens: int, grid,
+                     md_rows: tuple[np.ndarray, np.ndarray] | None):
+    """Streaming statistics of one neuron block: (stats [B, len(_STATS)], yi, yj).
+
+    Pass 1 merges chunk moments and gathers the MD pairs' values; pass 2 fills the histogram.
+    """
+    from negdiff import streaming as St
+
+    b = stop - start
+    mom = St.moments_init(b)
+    yi = yj = None
+    if md_rows is not None:
+        pi, pj = md_rows
+        yi = np.empty((pi.size, b), np.float32)
+        yj = np.empty((pj.size, b), np.float32)
+    pos = 0
+    for chunk in _chunks(reader, layer, start, stop):
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 2 or chunk.shape[1] != b:
+            raise ValueError(f"layer {layer}: pre-activation chunk of shape {chunk.shape}, "
+                             f"expected [t, {b}]")
+        mom = St.moments_update(mom, chunk)
+        if md_rows is not None:
+            for idx, out in ((pi, yi), (pj, yj)):
+                sel = np.flatnonzero((idx >= pos) & (idx < pos + chunk.shape[0]))
+                out[sel] = chunk[idx[sel] - pos]
+        pos += chunk.shape[0]
+    if pos != n_tokens:
+        raise ValueError(f"layer {layer}: read {pos} tokens, expected {n_tokens}")
+    if not (np.isfinite(mom.min).all() and np.isfinite(mom.max).all()):
+        _raise_nonfinite(np.asarray(reader.read_pre_activation(layer, start, stop)), layer, start)
+    std = mom.std
+    hist = St.hist_init(b, grid)
+    for chunk in _chunks(reader, layer, start, stop):
+        St.hist_update(hist, np.asarray(chunk), mom.mean, std)
+    wd = St.w1_from_histogram(hist, mom)
+    zero_var = mom.min == mom.max
+    mean = np.where(zero_var, mom.min, mom.mean)
+    stats = np.stack([wd["wd"], wd["wd_neg"], wd["wd_pos"], mean, std, mom.n_neg / n_tokens,
+                      zero_var.astype(np.float64)], axis=1)
+    return stats, yi, yj
+
+
 def score_layer(reader, layer: int, *, mode: str = "exact", seed: int = 0,
                 neuron_block: int = 256, md_pairs_n: int = 4096,
-                md_seed: int = 0, engine: str = "numpy") -> pl.DataFrame:
-    """Score every neuron of one layer; one row per neuron (schema ``SCORE_SCHEMA``)."""
+                md_seed: int = 0, engine: str = "numpy", bins: int = 4096,
+                z_range: float = 8.0) -> pl.DataFrame:
+    """Score every neuron of one layer; one row per neuron (schema ``SCORE_SCHEMA``).
+
+    ``bins`` / ``z_range`` set the z-grid of ``mode="streaming"`` (ignored otherwise).
+    """
     if mode not in _VALID_MODES:
         raise ValueError(f"mode must be one of {_VALID_MODES}, got {mode!r}")
     if neuron_block < 1:
@@ -549,21 +663,33 @@ def score_layer(reader, layer: int, *, mode: str = "exact", seed: int = 0,
         pi, pj = pi[keep], pj[keep]
         del x
 
+    grid = None
+    if mode == "streaming":
+        from negdiff.streaming import Grid
+
+        grid = Grid(int(bins), float(z_range))
     parts: list[pl.DataFrame] = []
+    buf: np.ndarray | None = None  # one neuron-major [B, T] buffer, reused by every block
     for start in range(0, n_neurons, neuron_block):
         stop = min(start + neuron_block, n_neurons)
-        block = np.asarray(reader.read_pre_activation(layer, start, stop))
-        if block.shape != (n_tokens, stop - start):
-            raise ValueError(f"layer {layer}: read_pre_activation({start}, {stop}) returned "
-                             f"shape {block.shape}, expected {(n_tokens, stop - start)}")
-        if not np.issubdtype(block.dtype, np.floating):
-            block = block.astype(np.float32)
-        stats = _block_stats(_neuron_major(block), start, mode, seed, engine)
-        if np.isnan(stats[:, 0]).any():
-            _raise_nonfinite(block, layer, start)
+        nm = None
+        if mode == "streaming":
+            stats, yi, yj = _streaming_block(reader, layer, start, stop, n_tokens, grid,
+                                             (pi, pj) if md_ready else None)
+        else:
+            nm = _fill_neuron_major(reader, layer, start, stop, n_tokens, buf)
+            if buf is None:
+                buf = nm
+            if md_ready:  # gather the MD pairs' values before the rows are sorted in place
+                yi, yj = nm[:, pi].T, nm[:, pj].T
+            stats = _block_stats(nm, start, mode, seed, engine)
+            if np.isnan(stats[:, 0]).any():  # error path: re-read the block to name the token
+                _raise_nonfinite(np.asarray(reader.read_pre_activation(layer, start, stop)),
+                                 layer, start)
         _warn_zero_var(np.flatnonzero(stats[:, -1] > 0), layer, start, mode)
         if md_ready:
-            dyn = _dy_normalised(block[pi], block[pj], layer=layer, neuron_offset=start)
+            dyn = _dy_normalised(yi, yj, layer=layer, neuron_offset=start)
+            del yi, yj
             md = _md_from_normalised(dxn, dyn, layer)
         else:
             md = np.full(stop - start, np.nan)
@@ -578,7 +704,7 @@ def score_layer(reader, layer: int, *, mode: str = "exact", seed: int = 0,
                 }
             ).with_columns(pl.col("md").fill_nan(None))
         )
-        del block
+        del nm
     if not parts:
         return pl.DataFrame(schema=SCORE_SCHEMA)
     return pl.concat(parts).select(

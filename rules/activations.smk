@@ -15,6 +15,7 @@ rule dump_activations:
         code=code_fingerprint("dump_activations.py"),
     log:
         log_path("dump_activations", "{model}", "{checkpoint}"),
+    benchmark: benchmark_path("dump_activations", "{model}", "{checkpoint}")
     conda:
         ENV
     threads: 2

@@ -75,6 +75,11 @@ def log_path(rule_name, *keys):
     return os.path.join(RUN, "logs", rule_name, *keys) + ".log"
 
 
+def benchmark_path(rule_name, *keys):
+    """Snakemake ``benchmark:`` file of a job, mirroring its log path (see benchmarks/rule_breakdown.py)."""
+    return os.path.join(RUN, "benchmarks", rule_name, *keys) + ".tsv"
+
+
 SPECS = {m: model_spec(spec) for m, spec in config["models"].items()}
 TRAIN_MODELS = [m for m, spec in SPECS.items() if spec["source"] == "train"]
 # GGUF files resolved now: a missing package or file stops the run before any job, with its install command

@@ -14,6 +14,7 @@ rule make_corpus:
         code=code_fingerprint("make_corpus.py"),
     log:
         log_path("make_corpus"),
+    benchmark: benchmark_path("make_corpus")
     conda:
         ENV
     threads: 1
@@ -34,6 +35,7 @@ rule train_tokenizer:
         code=code_fingerprint("train_tokenizer.py"),
     log:
         log_path("train_tokenizer"),
+    benchmark: benchmark_path("train_tokenizer")
     conda:
         ENV
     threads: 1
@@ -57,6 +59,7 @@ rule prepare_text:
         code=code_fingerprint("prepare_text.py"),
     log:
         log_path("prepare_text", "{split}"),
+    benchmark: benchmark_path("prepare_text", "{split}")
     conda:
         ENV
     threads: 1

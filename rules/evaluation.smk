@@ -24,6 +24,7 @@ rule evaluate_pairs:
         code=code_fingerprint("evaluate.py"),
     log:
         log_path("evaluate_pairs", "{model}", "{checkpoint}"),
+    benchmark: benchmark_path("evaluate_pairs", "{model}", "{checkpoint}")
     conda:
         ENV
     threads: 1
@@ -59,6 +60,7 @@ rule evaluate_text:
         code=code_fingerprint("evaluate.py"),
     log:
         log_path("evaluate_text", "{model}", "{checkpoint}"),
+    benchmark: benchmark_path("evaluate_text", "{model}", "{checkpoint}")
     conda:
         ENV
     threads: 1
@@ -86,6 +88,7 @@ rule collect_evals:
         code=code_fingerprint("collect_evals.py"),
     log:
         log_path("collect_evals"),
+    benchmark: benchmark_path("collect_evals")
     conda:
         ENV
     threads: 1

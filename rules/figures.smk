@@ -18,6 +18,7 @@ rule figure_neuron_example:
         code=code_fingerprint("figure_neuron_example.py"),
     log:
         log_path("figure_neuron_example"),
+    benchmark: benchmark_path("figure_neuron_example")
     conda:
         ENV
     threads: 1
@@ -42,6 +43,7 @@ rule figure_negative_region:
         code=code_fingerprint("figure_negative_region.py"),
     log:
         log_path("figure_negative_region"),
+    benchmark: benchmark_path("figure_negative_region")
     conda:
         ENV
     threads: 1
@@ -75,6 +77,7 @@ rule figure_claims:
         code=code_fingerprint("figure_claims.py"),
     log:
         log_path("figure_claims", "{figure}"),
+    benchmark: benchmark_path("figure_claims", "{figure}")
     conda:
         ENV
     threads: 1
@@ -101,6 +104,7 @@ rule summary_table:
         code=code_fingerprint("summary_table.py"),
     log:
         log_path("summary_table"),
+    benchmark: benchmark_path("summary_table")
     conda:
         ENV
     threads: 1
@@ -121,6 +125,7 @@ rule report:
         code=code_fingerprint("report.py"),
     log:
         log_path("report"),
+    benchmark: benchmark_path("report")
     conda:
         ENV
     threads: 1

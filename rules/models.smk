@@ -17,6 +17,7 @@ rule train_model:
         code=code_fingerprint("train_model.py"),
     log:
         log_path("train_model", "{model}"),
+    benchmark: benchmark_path("train_model", "{model}")
     conda:
         ENV
     threads: config["training"]["threads"]
@@ -43,6 +44,7 @@ rule convert_gguf:
         code=code_fingerprint("convert_gguf.py"),
     log:
         log_path("convert_gguf", "{model}"),
+    benchmark: benchmark_path("convert_gguf", "{model}")
     conda:
         ENV
     threads: 2

@@ -7,10 +7,12 @@ rule score_neurons:
     output:
         "results/scores/{model}/{checkpoint}.parquet",
     params:
-        scoring=section("scoring"),
+        # the z-grid only matters in streaming mode: changing it reruns scoring only there
+        scoring=section("scoring", exclude=[] if config["scoring"]["mode"] == "streaming" else ["bins", "z_range"]),
         code=code_fingerprint("score_neurons.py"),
     log:
         log_path("score_neurons", "{model}", "{checkpoint}"),
+    benchmark: benchmark_path("score_neurons", "{model}", "{checkpoint}")
     conda:
         ENV
     threads: 1

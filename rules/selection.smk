@@ -21,6 +21,7 @@ rule select_neurons:
         code=code_fingerprint("select_neurons.py"),
     log:
         log_path("select_neurons", "{model}"),
+    benchmark: benchmark_path("select_neurons", "{model}")
     conda:
         ENV
     threads: 2

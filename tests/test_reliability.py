@@ -75,7 +75,7 @@ BAD_CONFIGS = {
     "unknown-key": ({"scoring": {"neuron_blok": 32}}, ["neuron_blok", "was unexpected", "'neuron_block'"]),
     "unknown-section": ({"scorring": {}}, ["scorring", "was unexpected"]),
     "wrong-type": ({"activations": {"window": "64"}}, ["['activations']['window']", "is not of type 'integer'"]),
-    "enum": ({"scoring": {"mode": "fast"}}, ["['scoring']['mode']", "['exact', 'sample']"]),
+    "enum": ({"scoring": {"mode": "fast"}}, ["['scoring']['mode']", "['exact', 'sample', 'streaming']"]),
     "percent-zero": ({"selection": {"percents": [0, 5], "main_percent": 5}},
                      ["['selection']['percents'][0]", "'exclusiveMinimum': 0", "'exclusiveMaximum': 100"]),
     "percent-100": ({"selection": {"percents": [5, 100], "main_percent": 5}},
