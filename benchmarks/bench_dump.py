@@ -60,20 +60,30 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--model", default=None,
+                   help="a saved model folder (e.g. results/models/smollm2-135m/main) instead of the random tiny ones; "
+                        "dump dtype float16 as in config/smollm2.yaml")
+    p.add_argument("--dtype", default="float32", help="dump dtype")
     args = p.parse_args(argv)
     if args.quick:
         args.archs, args.tokens, args.repeat = ["llama"], 256, 1
     torch.set_num_threads(args.threads)
     print(f"machine: {machine()}; torch {torch.__version__}, {args.threads} thread(s), CPU")
     rng = np.random.default_rng(0)
-    ids = rng.integers(3, 1024, size=args.tokens + args.window, dtype=np.int64)
+    ids = rng.integers(3, 1024, size=args.tokens + args.window, dtype=np.int64)  # ids < every vocab here
     stream = TokenStream(ids, np.zeros((ids.size, 2), np.int64))
     w_in = args.window - 1
     ratios = []
     print("| model | forward tok/s (wall / CPU) | dump tok/s (wall / CPU) | dump / forward (wall / CPU) |")
     print("| --- | --- | --- | --- |")
-    for arch in args.archs:
-        model = tiny_model(arch)
+    if args.model:
+        from negdiff.models import load_model
+
+        loaded = {Path(args.model).name if Path(args.model).name != "main" else Path(args.model).parent.name:
+                  load_model(args.model)[0]}
+    else:
+        loaded = {f"tiny-{arch}": tiny_model(arch) for arch in args.archs}
+    for name, model in loaded.items():
         best = {"fwd": [np.inf, np.inf], "dump": [np.inf, np.inf]}
         with tempfile.TemporaryDirectory(prefix="negdiff-bench-dump-") as tmp:
             for _ in range(args.repeat):  # interleaved, best of
@@ -82,13 +92,13 @@ def main(argv=None) -> None:
                 best["fwd"] = [min(best["fwd"][0], w), min(best["fwd"][1], c)]
                 man, w, c = timed(lambda: A.dump_activations(
                     model, stream, Path(tmp) / "dump", window=w_in, stride=args.stride,
-                    max_tokens=args.tokens, tokens_per_shard=8192, capture_mlp_input=True,
+                    max_tokens=args.tokens, tokens_per_shard=8192, capture_mlp_input=True, dtype=args.dtype,
                     batch_size=args.batch_size, bos_token_id=1, progress=False))
                 best["dump"] = [min(best["dump"][0], w), min(best["dump"][1], c)]
         assert man["n_tokens"] == n_fwd == args.tokens, (man["n_tokens"], n_fwd)
         (wf, cf), (wd, cd) = best["fwd"], best["dump"]
         ratios.append(cf / cd)
-        print(f"| tiny-{arch} | {n_fwd / wf:,.0f} / {n_fwd / cf:,.0f} | {n_fwd / wd:,.0f} / {n_fwd / cd:,.0f} "
+        print(f"| {name} | {n_fwd / wf:,.0f} / {n_fwd / cf:,.0f} | {n_fwd / wd:,.0f} / {n_fwd / cd:,.0f} "
               f"| {wf / wd:.3f} / {cf / cd:.3f} |")
     print(ratio_line("dump_vs_forward", min(ratios)))
 

@@ -104,7 +104,8 @@ def _bytes(wf: Path, checkpoint: str) -> dict[str, bytes]:
         res / "scores" / MODEL / f"{checkpoint}.parquet",
         res / "selection" / f"{MODEL}.parquet",
         res / "selection" / f"{MODEL}.json",
-        res / "evals" / MODEL / checkpoint / "metrics.parquet",
+        res / "evals" / MODEL / checkpoint / "pair_metrics.parquet",
+        res / "evals" / MODEL / checkpoint / "text_metrics.parquet",
         *sorted((res / "activations" / MODEL / checkpoint).glob("shard-*.safetensors")),
         res / "activations" / MODEL / checkpoint / "manifest.json",
     ]
@@ -118,7 +119,8 @@ def runs(tmp_path_factory):
     targets = [
         f"results/scores/{MODEL}/{checkpoint}.parquet",
         f"results/selection/{MODEL}.parquet",
-        f"results/evals/{MODEL}/{checkpoint}/metrics.parquet",
+        f"results/evals/{MODEL}/{checkpoint}/pair_metrics.parquet",
+        f"results/evals/{MODEL}/{checkpoint}/text_metrics.parquet",
     ]
     common = ["--configfile", str(config), "--cores", "2"]
     slow = base / "slow"
@@ -206,8 +208,8 @@ def test_same_config_and_seed_are_deterministic(runs):
     for rel in (f"results/scores/{MODEL}/{ckpt}.parquet", f"results/selection/{MODEL}.parquet",
                 f"results/selection/{MODEL}.json"):
         assert (runs["wf"] / rel).read_bytes() == want[rel], rel
-    m_ref = pl.read_parquet(runs["ref"] / "results" / "evals" / MODEL / ckpt / "metrics.parquet")
-    m_run = pl.read_parquet(runs["wf"] / "results" / "evals" / MODEL / ckpt / "metrics.parquet")
+    m_ref = pl.read_parquet(runs["ref"] / "results" / "evals" / MODEL / ckpt / "pair_metrics.parquet")
+    m_run = pl.read_parquet(runs["wf"] / "results" / "evals" / MODEL / ckpt / "pair_metrics.parquet")
     assert m_ref.height > 0 and m_ref["value"].is_finite().all()
     assert m_run.equals(m_ref)
     s = pl.read_parquet(runs["wf"] / "results" / "scores" / MODEL / f"{ckpt}.parquet")

@@ -80,7 +80,8 @@ def _run(wf: Path, env: dict, *args: str, timeout: int = 2400) -> subprocess.Com
 
 
 def _comparable(wf: Path) -> dict[str, object]:
-    """Every result file except logs, PDFs and the HTML report; JSON without wall-clock fields."""
+    """Every result file except logs, timings (benchmark: files), PDFs and the HTML report; JSON without
+    wall-clock fields."""
 
     def strip_times(obj):
         if isinstance(obj, dict):
@@ -93,7 +94,7 @@ def _comparable(wf: Path) -> dict[str, object]:
     res = wf / "results"
     for f in sorted(res.rglob("*")):
         rel = str(f.relative_to(wf))
-        if not f.is_file() or rel.startswith("results/logs/") or f.suffix in (".pdf", ".html"):
+        if not f.is_file() or rel.startswith(("results/logs/", "results/benchmarks/")) or f.suffix in (".pdf", ".html"):
             continue
         out[rel] = strip_times(json.loads(f.read_text())) if f.suffix == ".json" else f.read_bytes()
     return out
