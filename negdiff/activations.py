@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+HISTOGRAMS = "histograms.safetensors"  # keep="histograms": per-layer moments and z-grid histograms
+KEEP_MODES = ("all", "histograms")
 SHARD_GLOB = "shard-*.safetensors"
 DUMP_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _INDEX_BYTES_PER_TOKEN = 8 + 16 + 8  # token_ids, offsets, position (int64)
@@ -62,6 +64,7 @@ def _existing_ancestor(path: Path) -> Path:
 
 def _clear_dump_dir(out_dir: Path) -> None:
     (out_dir / MANIFEST).unlink(missing_ok=True)  # first: a half-cleared dir is never trusted
+    (out_dir / HISTOGRAMS).unlink(missing_ok=True)
     for p in out_dir.glob(SHARD_GLOB):
         p.unlink()
     for p in out_dir.glob(".tmp-shard-*"):
@@ -78,12 +81,6 @@ def _batches(windows: Sequence[Window], batch_size: int) -> Iterator[list[Window
         batch.append(w)
     if batch:
         yield batch
-
-
-def _gather(values: torch.Tensor, kept: list[tuple[int, int, int]], dtype: torch.dtype) -> torch.Tensor:
-    """Rows ``values[b, lo:hi]`` for each (b, lo, hi), concatenated, in ``dtype``, on the CPU."""
-    parts = [values[b, lo:hi] for b, lo, hi in kept]
-    return torch.cat(parts).to(dtype).cpu()
 
 
 class _StopForward(Exception):
@@ -182,6 +179,90 @@ def _check_finite(name: str, layer: int, values: torch.Tensor, batch: list[Windo
             )
 
 
+def _recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, layers: list[int], batch_size: int,
+                      bos_token_id: int | None, n_target: int, capture_mlp_input: bool,
+                      bar=None) -> Iterator[tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], list]]:
+    """One forward per batch of windows; yields ``(pre_activation, mlp_input, spans)`` per batch.
+
+    ``pre_activation[l]`` [n, N] (and ``mlp_input[l]`` [n, d] when captured) are the batch's
+    recorded tokens, in stream order, on the model's device in its dtype (finite: checked here);
+    ``spans`` lists ``(batch index, lo, hi)`` of the kept input positions. Stops after ``n_target``
+    recorded tokens. Only the backbone runs (no LM head: logits over a large vocabulary would dwarf
+    the activations), and each forward stops once the deepest requested layer has been captured.
+    """
+    bos = 0 if bos_token_id is None else 1
+    device = models.model_device(model)
+    backbone = getattr(model, "base_model", model)
+    last_module = models.pre_activation_modules(model)[max(layers)]
+
+    def stop_hook(module, args, output):
+        raise _StopForward
+
+    recorded = 0
+    with models.capture_pre_activations(model, layers, capture_input=capture_mlp_input) as cap, torch.inference_mode():
+        stop_handle = last_module.register_forward_hook(stop_hook)
+        try:
+            for batch in _batches(windows, batch_size):
+                if recorded >= n_target:
+                    break
+                rows = np.stack([ids[w.start : w.end] for w in batch])
+                if bos:
+                    rows = np.concatenate([np.full((len(batch), 1), bos_token_id, np.int64), rows], axis=1)
+                input_ids = torch.from_numpy(rows).to(device)
+                cap.clear()
+                try:
+                    backbone(input_ids=input_ids, use_cache=False)
+                except _StopForward:
+                    pass
+                missing = [l for l in layers if l not in cap.pre_activation]
+                if missing:
+                    raise RuntimeError(f"forward did not reach the pre-activation modules of layers {missing}")
+
+                # kept positions per window, in model-input coordinates, truncated to max_tokens
+                keep: list[tuple[int, int]] = []
+                budget = n_target - recorded
+                for w in batch:
+                    lo = w.keep_from - w.start + bos
+                    hi = min(w.end - w.start + bos, lo + budget)
+                    budget -= hi - lo
+                    keep.append((lo, hi))
+                for l in layers:
+                    _check_finite("pre-activation", l, cap.pre_activation[l], batch, keep, bos)
+                    if capture_mlp_input:
+                        _check_finite("MLP input", l, cap.mlp_input[l], batch, keep, bos)
+                kept = [(b, lo, hi) for b, (lo, hi) in enumerate(keep) if hi > lo]
+                pre = {l: torch.cat([cap.pre_activation[l][b, lo:hi] for b, lo, hi in kept]) for l in layers}
+                mlp = ({l: torch.cat([cap.mlp_input[l][b, lo:hi] for b, lo, hi in kept]) for l in layers}
+                       if capture_mlp_input else {})
+                cap.clear()
+                spans = [(batch[b].start + lo - bos, batch[b].start + hi - bos, lo - bos) for b, lo, hi in kept]
+                n_new = sum(hi - lo for _, lo, hi in kept)
+                yield pre, mlp, spans
+                recorded += n_new
+                if bar is not None:
+                    bar.update(n_new)
+        finally:
+            stop_handle.remove()
+
+
+def _index_rows(ids: np.ndarray, offsets: np.ndarray, spans: list) -> dict[str, torch.Tensor]:
+    """token_ids, offsets and position of a batch's recorded tokens (spans from _recorded_batches)."""
+    return {
+        "token_ids": torch.from_numpy(np.concatenate([ids[a:z] for a, z, _ in spans])),
+        "offsets": torch.from_numpy(np.concatenate([offsets[a:z] for a, z, _ in spans])),
+        "position": torch.from_numpy(np.concatenate([np.arange(p, p + z - a, dtype=np.int64) for a, z, p in spans])),
+    }
+
+
+def sample_rows(n_tokens: int, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded uniform sample (without replacement) of ``size`` of ``n_tokens``
+    recorded tokens (all of them when ``size >= n_tokens``)."""
+    if size >= n_tokens:
+        return np.arange(n_tokens, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_tokens, size=size, replace=False)).astype(np.int64)
+
+
 def dump_activations(
     model,
     stream: TokenStream,
@@ -198,20 +279,39 @@ def dump_activations(
     bos_token_id: int | None = None,
     meta: dict | None = None,
     progress: bool = True,
+    keep: str = "all",
+    grid=None,
+    sample_tokens: int = 8192,
+    sample_seed: int = 0,
 ) -> dict:
     """Run ``model`` over strided windows of ``stream`` and dump the recorded tokens' pre-activations.
 
     Returns the manifest (also written to ``out_dir/manifest.json``, last). ``max_tokens=None`` records
     the whole stream; a stream shorter than ``max_tokens`` records all of it, with a warning.
+
+    ``keep="histograms"`` stores, instead of every recorded token, the per-neuron moments and z-grid
+    histograms of all of them (``grid``, a :class:`negdiff.streaming.Grid`) in ``histograms.safetensors``,
+    computed on the model's device during the dump: pass 1 runs the model over the windows and merges
+    the moments, pass 2 runs it again and counts the z-scores (the grid needs the final mean and std).
+    The shards then hold only the rows of ``sample_tokens`` recorded tokens, drawn uniformly with
+    ``sample_seed`` (:func:`sample_rows`), for mapping difficulty and the example-neuron figure.
+    Its cost is one more forward and no per-token writes; its size is ``layers x N x (bins + 2) x 4``
+    bytes plus the sample.
     """
     if dtype not in DUMP_DTYPES:
         raise ValueError(f"dump dtype must be one of {sorted(DUMP_DTYPES)}, got {dtype!r}")
+    if keep not in KEEP_MODES:
+        raise ValueError(f"keep must be one of {KEEP_MODES}, got {keep!r}")
+    if keep == "histograms" and grid is None:
+        raise ValueError("keep='histograms' needs a grid (negdiff.streaming.Grid: bins, z_range)")
     if tokens_per_shard < 1:
         raise ValueError(f"tokens_per_shard must be >= 1, got {tokens_per_shard}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if max_tokens is not None and max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1 or None, got {max_tokens}")
+    if sample_tokens < 1:
+        raise ValueError(f"sample_tokens must be >= 1, got {sample_tokens}")
     ids = np.asarray(stream.ids, dtype=np.int64)
     offsets = np.asarray(stream.offsets, dtype=np.int64).reshape(-1, 2)
     if ids.ndim != 1 or offsets.shape[0] != ids.shape[0]:
@@ -232,111 +332,75 @@ def dump_activations(
             f"token stream has only {n_stream} tokens, fewer than max_tokens={max_tokens}; dumping all of them",
             stacklevel=2,
         )
+    if keep == "histograms" and n_target >= 2**31:
+        raise ValueError(f"keep='histograms' counts in int32: at most 2**31 - 1 tokens, got {n_target}")
     bos = 0 if bos_token_id is None else 1
     max_ctx = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
     if max_ctx is not None and window + bos > max_ctx:
         raise ValueError(f"window {window} (+{bos} BOS) exceeds the model's context of {max_ctx} tokens")
 
+    sample = sample_rows(n_target, sample_tokens, sample_seed) if keep == "histograms" else None
+    n_rows = n_target if sample is None else int(sample.size)
     out_dir = Path(out_dir)
     # Refuse before touching anything: no directory is created and an earlier dump is left as it was.
-    estimate = estimate_dump_bytes(n_target, len(layers), N, D, dtype, capture_mlp_input)
+    estimate = estimate_dump_bytes(n_rows, len(layers), N, D, dtype, capture_mlp_input)
+    if keep == "histograms":
+        estimate += len(layers) * N * ((grid.bins + 2) * 4 + 8 * 8 + 5 * 8)
     free = shutil.disk_usage(_existing_ancestor(out_dir)).free
     if free < estimate:
         raise OSError(
             f"not enough disk space for the activation dump in {out_dir}: need about "
-            f"{estimate / 2**30:.2f} GiB ({estimate} bytes = {n_target} tokens x {len(layers)} layers x "
-            f"{N} neurons{f' + {D} MLP inputs' if capture_mlp_input else ''} x {dtype}), "
+            f"{estimate / 2**30:.2f} GiB ({estimate} bytes = {n_rows} tokens x {len(layers)} layers x "
+            f"{N} neurons{f' + {D} MLP inputs' if capture_mlp_input else ''} x {dtype}"
+            f"{' + histograms' if keep == 'histograms' else ''}), "
             f"{free / 2**30:.2f} GiB ({free} bytes) free"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_dump_dir(out_dir)
 
     tdtype = DUMP_DTYPES[dtype]
-    writer = _ShardWriter(out_dir, layers, N, D, tdtype, dtype, capture_mlp_input, tokens_per_shard, n_target)
+    writer = _ShardWriter(out_dir, layers, N, D, tdtype, dtype, capture_mlp_input, tokens_per_shard, n_rows)
     windows = iter_windows(n_stream, window, stride)
-    device = models.model_device(model)
-    # Run only the backbone (no LM head: logits over a large vocab would dwarf the activations) and
-    # stop the forward once the deepest requested layer has been captured.
-    backbone = getattr(model, "base_model", model)
-    last_module = models.pre_activation_modules(model)[max(layers)]
+    passes = 1 if keep == "all" else 2
 
-    def stop_hook(module, args, output):
-        raise _StopForward
-
-    bar = None
-    if progress:
+    def progress_bar(desc):
+        if not progress:
+            return None
         try:
             from tqdm.auto import tqdm
-
-            bar = tqdm(total=n_target, unit="tok", desc=f"dump {out_dir.name}")
         except ImportError:  # pragma: no cover
-            bar = None
+            return None
+        return tqdm(total=n_target, unit="tok", desc=desc)
+
+    def batches(k):
+        bar = progress_bar(f"dump {out_dir.name}" + (f" (pass {k + 1}/{passes})" if passes > 1 else ""))
+        try:
+            yield from _recorded_batches(model, ids, windows, layers=layers, batch_size=batch_size,
+                                         bos_token_id=bos_token_id, n_target=n_target,
+                                         capture_mlp_input=capture_mlp_input, bar=bar)
+        finally:
+            if bar is not None:
+                bar.close()
 
     try:
-        recorded = 0
-        with models.capture_pre_activations(model, layers, capture_input=capture_mlp_input) as cap, torch.inference_mode():
-            stop_handle = last_module.register_forward_hook(stop_hook)
-            try:
-                for batch in _batches(windows, batch_size):
-                    if recorded >= n_target:
-                        break
-                    rows = np.stack([ids[w.start : w.end] for w in batch])
-                    if bos:
-                        rows = np.concatenate([np.full((len(batch), 1), bos_token_id, np.int64), rows], axis=1)
-                    input_ids = torch.from_numpy(rows).to(device)
-                    cap.clear()
-                    try:
-                        backbone(input_ids=input_ids, use_cache=False)
-                    except _StopForward:
-                        pass
-                    missing = [l for l in layers if l not in cap.pre_activation]
-                    if missing:
-                        raise RuntimeError(f"forward did not reach the pre-activation modules of layers {missing}")
-
-                    # kept positions per window, in model-input coordinates, truncated to max_tokens
-                    keep: list[tuple[int, int]] = []
-                    budget = n_target - recorded
-                    for w in batch:
-                        lo = w.keep_from - w.start + bos
-                        hi = w.end - w.start + bos
-                        hi = min(hi, lo + budget)
-                        budget -= hi - lo
-                        keep.append((lo, hi))
-                    for l in layers:
-                        _check_finite("pre-activation", l, cap.pre_activation[l], batch, keep, bos)
-                        if capture_mlp_input:
-                            _check_finite("MLP input", l, cap.mlp_input[l], batch, keep, bos)
-
-                    # gather the kept rows of the whole batch on the device, then one copy per tensor
-                    kept = [(b, lo, hi) for b, (lo, hi) in enumerate(keep) if hi > lo]
-                    out: dict[str, torch.Tensor] = {}
-                    for l in layers:
-                        out[f"pre_activation.{l}"] = _gather(cap.pre_activation[l], kept, tdtype)
-                        if capture_mlp_input:
-                            out[f"mlp_input.{l}"] = _gather(cap.mlp_input[l], kept, tdtype)
-                    cap.clear()
-                    spans = [(batch[b].start + lo - bos, batch[b].start + hi - bos) for b, lo, hi in kept]
-                    out["token_ids"] = torch.from_numpy(np.concatenate([ids[a:z] for a, z in spans]))
-                    out["offsets"] = torch.from_numpy(np.concatenate([offsets[a:z] for a, z in spans]))
-                    out["position"] = torch.from_numpy(
-                        np.concatenate([np.arange(lo - bos, hi - bos, dtype=np.int64) for _, lo, hi in kept])
-                    )
-                    n_new = int(out["token_ids"].shape[0])
-                    writer.add(out)
-                    recorded += n_new
-                    if bar is not None:
-                        bar.update(n_new)
-            finally:
-                stop_handle.remove()
-                if bar is not None:
-                    bar.close()
+        histograms = None
+        if keep == "all":
+            for pre, mlp, spans in batches(0):
+                out = {f"pre_activation.{l}": pre[l].to(tdtype).cpu() for l in layers}
+                out.update({f"mlp_input.{l}": mlp[l].to(tdtype).cpu() for l in mlp})
+                out.update(_index_rows(ids, offsets, spans))
+                writer.add(out)
+        else:
+            histograms = _dump_histograms(batches, layers, N, grid, sample, writer, tdtype, ids, offsets)
         writer.flush()
-        if writer.written != n_target:  # pragma: no cover - internal invariant
-            raise RuntimeError(f"dumped {writer.written} tokens, expected {n_target}")
+        if writer.written != n_rows:  # pragma: no cover - internal invariant
+            raise RuntimeError(f"dumped {writer.written} tokens, expected {n_rows}")
 
         manifest = {
             "format_version": FORMAT_VERSION,
+            "keep": keep,
             "n_tokens": writer.written,
+            "n_tokens_seen": n_target,
             "max_tokens": max_tokens,
             "layers": layers,
             "n_layers_model": n_layers_total,
@@ -354,12 +418,54 @@ def dump_activations(
             "shards": writer.shards,
             "meta": dict(meta or {}),
         }
+        if histograms is not None:
+            manifest["histograms"] = histograms
+            manifest["sample"] = {"tokens": n_rows, "of": n_target, "seed": sample_seed}
         write_json(out_dir / MANIFEST, manifest)
     except BaseException:
         # a failed or interrupted dump leaves no shard behind (the manifest is never written)
         _clear_dump_dir(out_dir)
         raise
     return manifest
+
+
+def _dump_histograms(batches, layers, N, grid, sample, writer, tdtype, ids, offsets) -> dict:
+    """Both passes of ``keep="histograms"``; writes ``histograms.safetensors`` and the sample rows
+    (through ``writer``); returns the manifest's ``histograms`` entry."""
+    from negdiff import streaming as St
+
+    moments: dict[int, St.Moments] = {}
+    pos = 0
+    for pre, mlp, spans in batches(0):
+        n = next(iter(pre.values())).shape[0]
+        for l in layers:
+            moments[l] = St.moments_update(moments.get(l) or St.moments_init(N, pre[l].device), pre[l])
+        lo, hi = np.searchsorted(sample, [pos, pos + n])
+        if hi > lo:
+            rows = torch.from_numpy(sample[lo:hi] - pos)
+            out = {f"pre_activation.{l}": pre[l][rows.to(pre[l].device)].to(tdtype).cpu() for l in layers}
+            out.update({f"mlp_input.{l}": mlp[l][rows.to(mlp[l].device)].to(tdtype).cpu() for l in mlp})
+            out.update({k: v[rows] for k, v in _index_rows(ids, offsets, spans).items()})
+            writer.add(out)
+        pos += n
+    hists = {l: St.hist_init(N, grid, moments[l].mean.device, dtype=torch.int32) for l in layers}
+    std = {l: moments[l].std for l in layers}
+    for pre, _, _ in batches(1):
+        for l in layers:
+            St.hist_update(hists[l], pre[l], moments[l].mean, std[l])
+    tensors: dict[str, torch.Tensor] = {}
+    for l in layers:
+        m, h = moments[l], hists[l]
+        tensors.update({
+            f"slots.{l}": h.slots, f"tail_n.{l}": h.tail_n, f"tail_sum.{l}": h.tail_sum,
+            f"mean.{l}": m.mean, f"m2.{l}": m.m2, f"min.{l}": m.min, f"max.{l}": m.max, f"n_neg.{l}": m.n_neg,
+        })
+    tensors = {k: v.contiguous().cpu() for k, v in tensors.items()}
+    path = writer.out_dir / HISTOGRAMS
+    info = {"bins": grid.bins, "z_range": grid.z_range, "n_tokens": pos}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"negdiff": json.dumps(info, sort_keys=True)})
+    return {"file": HISTOGRAMS, "bins": grid.bins, "z_range": grid.z_range, "bytes": path.stat().st_size}
 
 
 def _open_shard(f: Path, dump: Path):
@@ -405,9 +511,34 @@ class ActivationReader:
                 )
             self._check_shard_header(f, int(s["n_tokens"]))
             self._files.append(f)
+        self.keep: str = self.manifest.get("keep", "all")
+        self.n_tokens_seen: int = int(self.manifest.get("n_tokens_seen", self.n_tokens))
+        if self.keep == "histograms":
+            hist = self.path / self.manifest["histograms"]["file"]
+            if not hist.is_file():
+                raise FileNotFoundError(f"activation dump {self.path}: {hist} is missing")
+            if hist.stat().st_size != int(self.manifest["histograms"]["bytes"]):
+                raise ValueError(f"activation dump {self.path}: {hist} has {hist.stat().st_size} bytes, "
+                                 f"manifest says {self.manifest['histograms']['bytes']} (truncated or rewritten)")
         self._bounds = np.cumsum([0] + [int(s["n_tokens"]) for s in self.shards])
         if int(self._bounds[-1]) != self.n_tokens:
             raise ValueError(f"{mpath}: shards hold {int(self._bounds[-1])} tokens, manifest says {self.n_tokens}")
+
+    def histogram(self, layer: int):
+        """``(Moments, Histogram)`` of ``layer`` over all ``n_tokens_seen`` recorded tokens, from a
+        ``keep="histograms"`` dump (numpy arrays; see :mod:`negdiff.streaming`)."""
+        from negdiff import streaming as St
+
+        if self.keep != "histograms":
+            raise KeyError(f"activation dump {self.path} holds no histograms (keep={self.keep!r})")
+        layer = self._check_layer(layer)
+        info = self.manifest["histograms"]
+        with self._open(self.path / info["file"]) as fh:
+            t = {k: fh.get_tensor(f"{k}.{layer}").numpy() for k in
+                 ("slots", "tail_n", "tail_sum", "mean", "m2", "min", "max", "n_neg")}
+        grid = St.Grid(int(info["bins"]), float(info["z_range"]))
+        mom = St.Moments(self.n_tokens_seen, t["mean"], t["m2"], t["min"], t["max"], t["n_neg"])
+        return mom, St.Histogram(grid, t["slots"], t["tail_n"], t["tail_sum"])
 
     def _open(self, f: Path):
         """``safe_open`` whose failures (a corrupted header, ...) name the shard file."""

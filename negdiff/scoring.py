@@ -77,6 +77,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import polars as pl
+import torch
 from scipy import special
 
 __all__ = [
@@ -616,18 +617,26 @@ def _streaming_block(reader, layer: int, start: int, stop: int, n_tokens: int, g
         pos += chunk.shape[0]
     if pos != n_tokens:
         raise ValueError(f"layer {layer}: read {pos} tokens, expected {n_tokens}")
-    if not (np.isfinite(mom.min).all() and np.isfinite(mom.max).all()):
+    if not bool(torch.isfinite(mom.min).all() and torch.isfinite(mom.max).all()):
         _raise_nonfinite(np.asarray(reader.read_pre_activation(layer, start, stop)), layer, start)
-    std = mom.std
     hist = St.hist_init(b, grid)
+    std = mom.std
     for chunk in _chunks(reader, layer, start, stop):
-        St.hist_update(hist, np.asarray(chunk), mom.mean, std)
+        St.hist_update(hist, chunk, mom.mean, std)
+    return _stream_stats(hist, mom), yi, yj
+
+
+def _stream_stats(hist, mom) -> np.ndarray:
+    """[B, len(_STATS)] from a streaming histogram and its moments (numpy or tensors)."""
+    from negdiff import streaming as St
+
     wd = St.w1_from_histogram(hist, mom)
-    zero_var = mom.min == mom.max
-    mean = np.where(zero_var, mom.min, mom.mean)
-    stats = np.stack([wd["wd"], wd["wd_neg"], wd["wd_pos"], mean, std, mom.n_neg / n_tokens,
-                      zero_var.astype(np.float64)], axis=1)
-    return stats, yi, yj
+    m = mom.numpy() if isinstance(mom.mean, torch.Tensor) else mom
+    zero_var = m.min == m.max
+    mean = np.where(zero_var, m.min, m.mean)
+    std = np.asarray(mom.std.cpu() if isinstance(mom.std, torch.Tensor) else mom.std)
+    return np.stack([wd["wd"], wd["wd_neg"], wd["wd_pos"], mean, std, m.n_neg / m.n,
+                     zero_var.astype(np.float64)], axis=1)
 
 
 def score_layer(reader, layer: int, *, mode: str = "exact", seed: int = 0,
@@ -663,17 +672,32 @@ def score_layer(reader, layer: int, *, mode: str = "exact", seed: int = 0,
         pi, pj = pi[keep], pj[keep]
         del x
 
+    from_histograms = getattr(reader, "keep", "all") == "histograms"
+    if from_histograms:
+        if mode != "streaming":
+            raise ValueError(
+                f"activation dump {getattr(reader, 'path', '?')} keeps histograms, not every token "
+                f"(activations.keep: histograms): it can only be scored with scoring.mode: streaming, got {mode!r}")
+        mom, hist = reader.histogram(layer)
     grid = None
     if mode == "streaming":
-        from negdiff.streaming import Grid
+        from negdiff import streaming as St
 
-        grid = Grid(int(bins), float(z_range))
+        grid = St.Grid(int(bins), float(z_range))
     parts: list[pl.DataFrame] = []
     buf: np.ndarray | None = None  # one neuron-major [B, T] buffer, reused by every block
     for start in range(0, n_neurons, neuron_block):
         stop = min(start + neuron_block, n_neurons)
         nm = None
-        if mode == "streaming":
+        if from_histograms:  # the dump's moments and histograms; MD over its token sample
+            sl = slice(start, stop)
+            stats = _stream_stats(St.Histogram(hist.grid, hist.slots[sl], hist.tail_n[sl], hist.tail_sum[sl]),
+                                  St.Moments(mom.n, mom.mean[sl], mom.m2[sl], mom.min[sl], mom.max[sl],
+                                             mom.n_neg[sl]))
+            if md_ready:
+                y = np.asarray(reader.read_pre_activation(layer, start, stop))
+                yi, yj = y[pi], y[pj]
+        elif mode == "streaming":
             stats, yi, yj = _streaming_block(reader, layer, start, stop, n_tokens, grid,
                                              (pi, pj) if md_ready else None)
         else:

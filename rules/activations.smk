@@ -8,7 +8,9 @@ rule dump_activations:
     output:
         directory("results/activations/{model}/{checkpoint}"),
     params:
-        activations=section("activations", exclude=["checkpoints"]),
+        # the sample only matters when keeping histograms: changing it reruns no full dump
+        activations=section("activations", exclude=["checkpoints"] + ([] if DUMP_HISTOGRAMS else ["sample_tokens", "sample_seed"])),
+        grid=subsection("scoring", ["bins", "z_range"]) if DUMP_HISTOGRAMS else None,
         device=config["device"],
         load=lambda wc: model_load(wc.model, wc.checkpoint),
         data=data_label(),

@@ -199,6 +199,14 @@ def example_checkpoint():
     return analysis_checkpoints(EXAMPLE_MODEL)[-1]
 
 
+DUMP_HISTOGRAMS = config["activations"]["keep"] == "histograms"
+if DUMP_HISTOGRAMS and config["scoring"]["mode"] != "streaming":
+    raise ValueError(
+        "config key activations.keep: histograms stores no full columns, so WD can only come from the histograms: "
+        f"set scoring.mode: streaming (got {config['scoring']['mode']!r}); scoring.bins / z_range set the grid"
+    )
+
+
 SELECTION = config["selection"]
 EVALUATION = config["evaluation"]
 if SELECTION["main_percent"] not in SELECTION["percents"]:

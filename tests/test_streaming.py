@@ -79,7 +79,7 @@ def stream(a: np.ndarray, grid: St.Grid, chunk: int = 333):
     h = St.hist_init(a.shape[1], grid)
     for s in range(0, a.shape[0], chunk):
         St.hist_update(h, a[s:s + chunk], mom.mean, mom.std)
-    return St.w1_from_histogram(h, mom), mom, h
+    return St.w1_from_histogram(h, mom), mom.numpy(), h.numpy()
 
 
 # --------------------------------------------------------------------------- moments
@@ -93,7 +93,7 @@ def test_chan_merge_matches_two_pass_float64(offset):
     cuts = [0, 1, 2, 100, 101, 2500, 5000]  # includes 1-row and empty-adjacent chunks
     for s, e in zip(cuts[:-1], cuts[1:]):
         mom = St.moments_update(mom, a[s:e])
-    mom = St.moments_merge(mom, St.moments_init(7))  # merging an empty state is a no-op
+    mom = St.moments_merge(mom, St.moments_init(7)).numpy()  # merging an empty state is a no-op
     a64 = a.astype(np.float64)
     assert mom.n == 5000
     np.testing.assert_allclose(mom.mean, a64.mean(axis=0), rtol=1e-14, atol=1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -223,3 +224,52 @@ def test_rerun_after_library_code_change(tiny_run, tmp_path):
         "score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
         "select_neurons": 3, **EVAL_BOTH, **EVAL_DOWNSTREAM,
     }
+
+
+def test_sample_settings_rerun_nothing_while_keeping_every_token(tiny_run, tmp_path):
+    assert _dry_run_with(tiny_run, tmp_path, {"activations": {"sample_tokens": 100, "sample_seed": 3}}) == Counter()
+
+
+def test_keeping_histograms_reruns_dumps_and_everything_after(tiny_run, tmp_path):
+    planned = _dry_run_with(tiny_run, tmp_path, {"activations": {"keep": "histograms"},
+                                                 "scoring": {"mode": "streaming"}})
+    assert planned == {
+        "dump_activations": 3, "score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
+        "select_neurons": 3, **EVAL_BOTH, **EVAL_DOWNSTREAM,
+    }
+
+
+def test_keeping_histograms_needs_streaming_scores(tiny_run, tmp_path):
+    with pytest.raises(AssertionError, match=r"activations.keep: histograms.*scoring.mode: streaming"):
+        _dry_run_with(tiny_run, tmp_path, {"activations": {"keep": "histograms"}})
+
+
+def test_histogram_dump_runs_through_scoring_and_the_example_figure(tiny_run, tmp_path):
+    """keep: histograms end to end for the example model: dump (two passes), scores from the histograms,
+    the example-neuron figure from the token sample; then the sample size reruns exactly that chain."""
+    import shutil
+
+    wf = tmp_path / "wf"
+    shutil.copytree(tiny_run, wf, symlinks=True)
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["activations"].update(keep="histograms", sample_tokens=400)
+    cfg["scoring"].update(mode="streaming", bins=512)
+    path = tmp_path / "hist.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    targets = ["results/scores/tiny-llama/step30.parquet", "results/figures/neuron_example.pdf"]
+    snakemake(wf, *targets, "--configfile", str(path), "--cores", "2")
+    manifest = json.loads((wf / "results/activations/tiny-llama/step30/manifest.json").read_text())
+    assert manifest["keep"] == "histograms" and manifest["n_tokens"] == 400
+    assert manifest["n_tokens_seen"] == cfg["activations"]["max_tokens"]
+    assert manifest["histograms"]["bins"] == 512
+    got = pl.read_parquet(wf / "results/scores/tiny-llama/step30.parquet")
+    exact = pl.read_parquet(tiny_run / "results/scores/tiny-llama/step30.parquet")
+    from negdiff.streaming import Grid, error_bound
+
+    assert got.height == exact.height and got["md"].is_finite().all()
+    assert (got["wd"] - exact["wd"]).abs().max() <= error_bound(Grid(512, 8.0))
+    assert (wf / "results/figures/neuron_example.pdf").read_bytes().startswith(b"%PDF")
+    cfg["activations"]["sample_tokens"] = 300
+    path.write_text(yaml.safe_dump(cfg))
+    planned = planned_jobs(snakemake(wf, *targets, "--configfile", str(path), "-n").stdout)
+    assert planned == {"dump_activations": 1, "score_neurons": 1, "figure_neuron_example": 1}

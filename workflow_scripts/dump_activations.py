@@ -3,6 +3,7 @@ from negdiff.data import encode_text, read_text
 from negdiff.models import load_model
 from negdiff.tokenizer import bos_token_id
 from negdiff.runtime import job
+from negdiff.streaming import Grid
 
 with job(snakemake) as log:
     cfg = snakemake.params.activations
@@ -25,6 +26,10 @@ with job(snakemake) as log:
         dtype=cfg["dtype"],
         capture_mlp_input=cfg["capture_mlp_input"],
         batch_size=cfg["batch_size"],
+        keep=cfg["keep"],
+        # the grid and the sample reach this job only when it keeps histograms
+        **({"grid": Grid(**snakemake.params.grid), "sample_tokens": cfg["sample_tokens"],
+            "sample_seed": cfg["sample_seed"]} if cfg["keep"] == "histograms" else {}),
         bos_token_id=bos,
         meta={
             "model": snakemake.wildcards.model,

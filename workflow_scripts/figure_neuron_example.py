@@ -42,7 +42,9 @@ with job(snakemake) as log:
         dy_norm=dy_norm,
         tokens=tokens,
         pos=pos,
-        data_label=f"{snakemake.params.data}, {reader.manifest['meta']['split']} split, n={reader.n_tokens} tokens, seed {snakemake.params.seed}",
+        data_label=f"{snakemake.params.data}, {reader.manifest['meta']['split']} split, n={reader.n_tokens} tokens"
+        + (f" (seeded sample of {reader.n_tokens_seen})" if reader.keep == "histograms" else "")
+        + f", seed {snakemake.params.seed}",
         n_pairs_marked=cfg["example_pairs"],
     )
     log.info("layer %d neuron %d; marked pairs: %s", layer, neuron, rows)
