@@ -150,6 +150,38 @@ def fmt_bytes(n: float) -> str:
     return f"{n / 2**20:.0f} MiB" if abs(n) >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 
+def add_device_args(p) -> None:
+    """``--device`` and ``--model-dtype`` (the CUDA timings of benchmarks 2-4)."""
+    p.add_argument("--device", default="cpu", help='torch device, e.g. "cuda" (ratios then on wall time)')
+    p.add_argument("--model-dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="weights dtype of the benchmark's model")
+
+
+def describe_device(device: str) -> str:
+    import torch
+
+    if str(device).startswith("cuda"):
+        return f"{torch.cuda.get_device_name(torch.device(device))} ({device}, CUDA {torch.version.cuda})"
+    return "CPU"
+
+
+def sync(device) -> None:
+    """Wait for queued CUDA work, so that a timer stopped next measures it."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(torch.device(device))
+
+
+def timed_on(device, fn):
+    """:func:`timed` that waits for the device's queued work before stopping the clocks."""
+    def run():
+        out = fn()
+        sync(device)
+        return out
+    return timed(run)
+
+
 def ratio_line(name: str, value: float) -> str:
     return f"RATIO {name} {value:.3f}"
 

@@ -14,6 +14,12 @@ The model is randomly initialised with the default config's sizes (tiny-llama: h
 MLP 256, context 128; speed does not depend on the weights), on random token ids. The last line is
 ``RATIO dump_vs_forward <dump tokens/s / forward tokens/s>``, the smallest over the models, on CPU
 time (single-threaded; wall times are printed too) (goal >= 0.85).
+
+``--keep histograms`` also times ``keep="histograms"`` (two forwards, moments and z-grid histograms
+on the model's device, a token sample; ``RATIO histograms_vs_forward`` before the last line).
+``--device cuda`` runs everything on the GPU (model in ``--model-dtype``; the ratios are then on wall
+time, and the dump's device-to-host copies overlap the next batch's forward); ``--hidden`` etc. give
+a larger random model than the default config's tiny one.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, ratio_line, timed, tiny_model  # noqa: E402
+from _common import (add_device_args, describe_device, machine, ratio_line, timed_on,  # noqa: E402
+                     tiny_model)
 
 import torch  # noqa: E402
 
@@ -38,6 +45,7 @@ from negdiff.data import TokenStream, iter_windows  # noqa: E402
 def bare_forward(model, ids: np.ndarray, window: int, stride: int, max_tokens: int, batch_size: int,
                  bos: int) -> int:
     backbone = getattr(model, "base_model", model)
+    device = next(model.parameters()).device
     recorded = 0
     with torch.inference_mode():
         for batch in A._batches(iter_windows(ids.size, window, stride), batch_size):
@@ -45,7 +53,7 @@ def bare_forward(model, ids: np.ndarray, window: int, stride: int, max_tokens: i
                 break
             rows = np.stack([ids[w.start:w.end] for w in batch])
             rows = np.concatenate([np.full((len(batch), 1), bos, np.int64), rows], axis=1)
-            backbone(input_ids=torch.from_numpy(rows), use_cache=False)
+            backbone(input_ids=torch.from_numpy(rows).to(device), use_cache=False)
             recorded += sum(w.end - w.keep_from for w in batch)
     return min(recorded, max_tokens)
 
@@ -64,16 +72,25 @@ def main(argv=None) -> None:
                    help="a saved model folder (e.g. results/models/smollm2-135m/main) instead of the random tiny ones; "
                         "dump dtype float16 as in config/smollm2.yaml")
     p.add_argument("--dtype", default="float32", help="dump dtype")
+    p.add_argument("--keep", nargs="*", default=["all"], choices=["all", "histograms"],
+                   help="dump modes to time against the forward")
+    p.add_argument("--bins", type=int, default=4096, help="keep histograms: z-grid bins")
+    p.add_argument("--sample-tokens", type=int, default=8192, help="keep histograms: token sample")
+    for k in ("hidden", "layers", "heads", "intermediate", "context"):
+        p.add_argument(f"--{k}", type=int, default=None, help="random model size (default: config.yaml's tiny)")
+    add_device_args(p)
     args = p.parse_args(argv)
     if args.quick:
         args.archs, args.tokens, args.repeat = ["llama"], 256, 1
     torch.set_num_threads(args.threads)
-    print(f"machine: {machine()}; torch {torch.__version__}, {args.threads} thread(s), CPU")
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    print(f"machine: {machine()}; torch {torch.__version__}, {args.threads} thread(s), {describe_device(dev)}; "
+          f"model dtype {args.model_dtype}, dump dtype {args.dtype}")
     rng = np.random.default_rng(0)
     ids = rng.integers(3, 1024, size=args.tokens + args.window, dtype=np.int64)  # ids < every vocab here
     stream = TokenStream(ids, np.zeros((ids.size, 2), np.int64))
     w_in = args.window - 1
-    ratios = []
     print("| model | forward tok/s (wall / CPU) | dump tok/s (wall / CPU) | dump / forward (wall / CPU) |")
     print("| --- | --- | --- | --- |")
     if args.model:
@@ -82,25 +99,45 @@ def main(argv=None) -> None:
         loaded = {Path(args.model).name if Path(args.model).name != "main" else Path(args.model).parent.name:
                   load_model(args.model)[0]}
     else:
-        loaded = {f"tiny-{arch}": tiny_model(arch) for arch in args.archs}
+        sizes = {k2: v for k2, v in {"hidden_size": args.hidden, "num_layers": args.layers,
+                                     "num_heads": args.heads, "intermediate_size": args.intermediate,
+                                     "context": args.context}.items() if v is not None}
+        loaded = {f"{'tiny' if not sizes else 'random'}-{arch}": tiny_model(arch, **sizes) for arch in args.archs}
+    from negdiff.streaming import Grid
+
+    ratios = {keep: [] for keep in args.keep}
     for name, model in loaded.items():
-        best = {"fwd": [np.inf, np.inf], "dump": [np.inf, np.inf]}
+        model.to(device=dev, dtype=getattr(torch, args.model_dtype))
+        best = {k: [np.inf, np.inf] for k in ["fwd", *args.keep]}
         with tempfile.TemporaryDirectory(prefix="negdiff-bench-dump-") as tmp:
+            bare_forward(model, ids, w_in, args.stride, min(args.tokens, 2048), args.batch_size, 1)  # warm-up
             for _ in range(args.repeat):  # interleaved, best of
-                n_fwd, w, c = timed(lambda: bare_forward(model, ids, w_in, args.stride, args.tokens,
-                                                         args.batch_size, 1))
+                n_fwd, w, c = timed_on(dev, lambda: bare_forward(model, ids, w_in, args.stride, args.tokens,
+                                                                 args.batch_size, 1))
                 best["fwd"] = [min(best["fwd"][0], w), min(best["fwd"][1], c)]
-                man, w, c = timed(lambda: A.dump_activations(
-                    model, stream, Path(tmp) / "dump", window=w_in, stride=args.stride,
-                    max_tokens=args.tokens, tokens_per_shard=8192, capture_mlp_input=True, dtype=args.dtype,
-                    batch_size=args.batch_size, bos_token_id=1, progress=False))
-                best["dump"] = [min(best["dump"][0], w), min(best["dump"][1], c)]
-        assert man["n_tokens"] == n_fwd == args.tokens, (man["n_tokens"], n_fwd)
-        (wf, cf), (wd, cd) = best["fwd"], best["dump"]
-        ratios.append(cf / cd)
-        print(f"| {name} | {n_fwd / wf:,.0f} / {n_fwd / cf:,.0f} | {n_fwd / wd:,.0f} / {n_fwd / cd:,.0f} "
-              f"| {wf / wd:.3f} / {cf / cd:.3f} |")
-    print(ratio_line("dump_vs_forward", min(ratios)))
+                for keep in args.keep:
+                    extra = ({"keep": "histograms", "grid": Grid(args.bins, 8.0), "sample_tokens": args.sample_tokens}
+                             if keep == "histograms" else {})
+                    man, w, c = timed_on(dev, lambda: A.dump_activations(
+                        model, stream, Path(tmp) / "dump", window=w_in, stride=args.stride,
+                        max_tokens=args.tokens, tokens_per_shard=8192, capture_mlp_input=True, dtype=args.dtype,
+                        batch_size=args.batch_size, bos_token_id=1, progress=False, **extra))
+                    best[keep] = [min(best[keep][0], w), min(best[keep][1], c)]
+                    assert man["n_tokens_seen"] == n_fwd == args.tokens, (man["n_tokens_seen"], n_fwd)
+        wf, cf = best["fwd"]
+        for keep in args.keep:
+            wd, cd = best[keep]
+            ratios[keep].append(wf / wd if cuda else cf / cd)
+            label = name if keep == "all" else f"{name}, keep histograms"
+            print(f"| {label} | {n_fwd / wf:,.0f} / {n_fwd / cf:,.0f} | {n_fwd / wd:,.0f} / {n_fwd / cd:,.0f} "
+                  f"| {wf / wd:.3f} / {cf / cd:.3f} |")
+        model.to("cpu")
+    basis = "wall time" if cuda else "CPU time"
+    if "histograms" in ratios:
+        print(f"(ratios on {basis})")
+        print(ratio_line("histograms_vs_forward", min(ratios["histograms"])))
+    if "all" in ratios:
+        print(ratio_line("dump_vs_forward", min(ratios["all"])))
 
 
 if __name__ == "__main__":

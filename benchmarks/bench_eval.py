@@ -18,7 +18,7 @@ Pairs: ``results/corpus/blimp/*.jsonl`` (the default run's generated suite) with
 tokenizer. Model: the default config's tiny-llama sizes, randomly initialised (or ``--model``, a
 saved model folder). Accuracies are compared pair by pair (off vs official; neg_zero vs official
 under the same hook). Ratios are on CPU time (single-threaded; steadier than wall time on a shared
-machine; wall times are printed too). Last line: ``RATIO neg_zero_vs_off <throughput on / off>`` (goal >= 0.9);
+machine; wall times are printed too; with ``--device cuda`` they are on wall time). Last line: ``RATIO neg_zero_vs_off <throughput on / off>`` (goal >= 0.9);
 the line before: ``RATIO negdiff_vs_official <throughput negdiff / official>`` (goal >= 1).
 """
 
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, machine, ratio_line, tiny_model  # noqa: E402
+from _common import REPO, add_device_args, describe_device, machine, ratio_line, sync, tiny_model  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -71,6 +71,7 @@ def load_pairs(limit: int, quick: bool):
 def official_logprobs(model, tok, sentences: list[str], batch_size: int = 128) -> np.ndarray:
     """The official method: input-order batches, right padding with EOS, summed log-probs."""
     bos, eos = bos_token_id(tok), tok.eos_token_id
+    device = next(model.parameters()).device
     enc = tok(sentences, add_special_tokens=False)["input_ids"]
     out = np.empty(len(sentences))
     for s in range(0, len(enc), batch_size):
@@ -81,10 +82,11 @@ def official_logprobs(model, tok, sentences: list[str], batch_size: int = 128) -
         for r, e in enumerate(chunk):
             ids[r, :len(e)] = torch.tensor(e)
             mask[r, :len(e)] = 1
+        ids, mask = ids.to(device), mask.to(device)
         logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
         lp = torch.log_softmax(logits[:, :-1].to(torch.float64), dim=-1)
         lp = lp.gather(-1, ids[:, 1:, None]).squeeze(-1) * mask[:, 1:]
-        out[s:s + len(chunk)] = lp.sum(dim=1).numpy()
+        out[s:s + len(chunk)] = lp.sum(dim=1).cpu().numpy()
     return out
 
 
@@ -97,16 +99,26 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--quick", action="store_true")
+    for k in ("hidden", "layers", "heads", "intermediate"):
+        p.add_argument(f"--{k}", type=int, default=None, help="random model size (default: config.yaml's tiny)")
+    add_device_args(p)
     args = p.parse_args(argv)
     if args.quick:
         args.pairs, args.repeat = 16, 1
     torch.set_num_threads(args.threads)
-    print(f"machine: {machine()}; torch {torch.__version__}, {args.threads} thread(s), CPU")
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    print(f"machine: {machine()}; torch {torch.__version__}, {args.threads} thread(s), {describe_device(dev)}; "
+          f"model dtype {args.model_dtype}")
     tok, pairs, what = load_pairs(args.pairs, args.quick)
     if args.model:
         model = models.load_model(args.model)[0]
     else:
-        model = tiny_model("llama", vocab_size=max(len(tok), 8))
+        sizes = {k2: v for k2, v in {"hidden_size": args.hidden, "num_layers": args.layers,
+                                     "num_heads": args.heads, "intermediate_size": args.intermediate}.items()
+                 if v is not None}
+        model = tiny_model("llama", vocab_size=max(len(tok), 8), **sizes)
+    model.to(device=dev, dtype=getattr(torch, args.model_dtype))
     n_layers, n_neurons = models.n_layers(model), models.n_neurons(model)
     rng = np.random.default_rng(0)
     k = max(1, round(n_neurons * args.percent / 100))
@@ -140,6 +152,7 @@ def main(argv=None) -> None:
         for name in names:
             t0, c0 = time.perf_counter(), time.process_time()
             res[name] = run(name)
+            sync(dev)
             wall[name] = min(wall[name], time.perf_counter() - t0)
             cpu[name] = min(cpu[name], time.process_time() - c0)
     n = len(pairs)
@@ -152,8 +165,10 @@ def main(argv=None) -> None:
     print(f"pairs decided differently from the official method: {diff_off} (hook off), {diff_on} (neg_zero)")
     print(f"on wall time: negdiff / official {wall['official'] / wall['off']:.3f}, "
           f"neg_zero / off {wall['off'] / wall['neg_zero']:.3f}")
-    print(ratio_line("negdiff_vs_official", cpu["official"] / cpu["off"]))  # CPU time
-    print(ratio_line("neg_zero_vs_off", cpu["off"] / cpu["neg_zero"]))
+    t = wall if cuda else cpu  # CPU time on the CPU (steadier there); wall time on a GPU
+    print(f"(ratios on {'wall' if cuda else 'CPU'} time)")
+    print(ratio_line("negdiff_vs_official", t["official"] / t["off"]))
+    print(ratio_line("neg_zero_vs_off", t["off"] / t["neg_zero"]))
     if diff_off or diff_on:
         sys.exit(1)
 

@@ -83,6 +83,49 @@ def _batches(windows: Sequence[Window], batch_size: int) -> Iterator[list[Window
         yield batch
 
 
+class _HostStager:
+    """Device-to-host copies of a batch's dump rows, overlapped with the next batch's forward on CUDA.
+
+    ``push(device_rows, host_rows)`` returns the batches whose rows are on the host, ready for the
+    shard writer. On the CPU that is the pushed batch itself. On CUDA the copies go on a side stream
+    (after an event on the compute stream) into pinned host memory, so they run while the next batch's
+    forward is computed; the batch comes back from the next ``push`` (or ``drain``), once its copy is done.
+    """
+
+    def __init__(self, device):
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+        self.stream = torch.cuda.Stream(self.device) if self.cuda else None
+        self.pending: list[tuple[dict, Any]] = []
+
+    def push(self, rows: dict[str, torch.Tensor], host_rows: dict[str, torch.Tensor]) -> list[dict]:
+        if not self.cuda:
+            return [{**{k: v.cpu() for k, v in rows.items()}, **host_rows}]
+        ready = torch.cuda.Event()
+        ready.record()
+        out = dict(host_rows)
+        with torch.cuda.stream(self.stream):
+            self.stream.wait_event(ready)
+            for k, v in rows.items():
+                out[k] = torch.empty(v.shape, dtype=v.dtype, pin_memory=True)
+                out[k].copy_(v, non_blocking=True)
+                v.record_stream(self.stream)  # the allocator keeps v until the copy has run
+            done = torch.cuda.Event()
+            done.record(self.stream)
+        done_before, self.pending = self.pending, [(out, done)]
+        return self._wait(done_before)
+
+    def drain(self) -> list[dict]:
+        done, self.pending = self.pending, []
+        return self._wait(done)
+
+    @staticmethod
+    def _wait(items) -> list[dict]:
+        for _, ev in items:
+            ev.synchronize()
+        return [rows for rows, _ in items]
+
+
 class _StopForward(Exception):
     """Raised from a hook once the last needed layer has been captured, to skip the rest."""
 
@@ -226,10 +269,13 @@ def _recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, laye
                     hi = min(w.end - w.start + bos, lo + budget)
                     budget -= hi - lo
                     keep.append((lo, hi))
-                for l in layers:
-                    _check_finite("pre-activation", l, cap.pre_activation[l], batch, keep, bos)
-                    if capture_mlp_input:
-                        _check_finite("MLP input", l, cap.mlp_input[l], batch, keep, bos)
+                # one reduction (one device sync) for the whole batch; per layer only when it is not finite
+                captured = [cap.pre_activation[l] for l in layers] + [cap.mlp_input[l] for l in layers if capture_mlp_input]
+                if not bool(torch.isfinite(torch.stack([v.sum(dtype=torch.float32) for v in captured]).sum())):
+                    for l in layers:
+                        _check_finite("pre-activation", l, cap.pre_activation[l], batch, keep, bos)
+                        if capture_mlp_input:
+                            _check_finite("MLP input", l, cap.mlp_input[l], batch, keep, bos)
                 kept = [(b, lo, hi) for b, (lo, hi) in enumerate(keep) if hi > lo]
                 pre = {l: torch.cat([cap.pre_activation[l][b, lo:hi] for b, lo, hi in kept]) for l in layers}
                 mlp = ({l: torch.cat([cap.mlp_input[l][b, lo:hi] for b, lo, hi in kept]) for l in layers}
@@ -385,11 +431,14 @@ def dump_activations(
     try:
         histograms = None
         if keep == "all":
+            stager = _HostStager(models.model_device(model))
             for pre, mlp, spans in batches(0):
-                out = {f"pre_activation.{l}": pre[l].to(tdtype).cpu() for l in layers}
-                out.update({f"mlp_input.{l}": mlp[l].to(tdtype).cpu() for l in mlp})
-                out.update(_index_rows(ids, offsets, spans))
-                writer.add(out)
+                out = {f"pre_activation.{l}": pre[l].to(tdtype) for l in layers}
+                out.update({f"mlp_input.{l}": mlp[l].to(tdtype) for l in mlp})
+                for rows in stager.push(out, _index_rows(ids, offsets, spans)):
+                    writer.add(rows)
+            for rows in stager.drain():
+                writer.add(rows)
         else:
             histograms = _dump_histograms(batches, layers, N, grid, sample, writer, tdtype, ids, offsets)
         writer.flush()
