@@ -150,6 +150,7 @@ class _ShardWriter:
         self._buf: dict[str, torch.Tensor] | None = None
         self._fill = 0
 
+    @torch.inference_mode(False)  # ordinary tensors, filled in place wherever add() is called
     def _new_buffer(self) -> None:
         size = min(self.tokens_per_shard, self.total_tokens - self.written)
         buf = {f"pre_activation.{l}": torch.empty(size, self.n_neurons, dtype=self.dtype) for l in self.layers}
@@ -242,7 +243,9 @@ def _recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, laye
         raise _StopForward
 
     recorded = 0
-    with models.capture_pre_activations(model, layers, capture_input=capture_mlp_input) as cap, torch.inference_mode():
+    # inference mode only around each forward and gather, never across a yield: the caller's own
+    # in-place work (shard buffers, histograms) must not run in a mode it did not ask for
+    with models.capture_pre_activations(model, layers, capture_input=capture_mlp_input) as cap:
         stop_handle = last_module.register_forward_hook(stop_hook)
         try:
             for batch in _batches(windows, batch_size):
@@ -253,10 +256,11 @@ def _recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, laye
                     rows = np.concatenate([np.full((len(batch), 1), bos_token_id, np.int64), rows], axis=1)
                 input_ids = torch.from_numpy(rows).to(device)
                 cap.clear()
-                try:
-                    backbone(input_ids=input_ids, use_cache=False)
-                except _StopForward:
-                    pass
+                with torch.inference_mode():
+                    try:
+                        backbone(input_ids=input_ids, use_cache=False)
+                    except _StopForward:
+                        pass
                 missing = [l for l in layers if l not in cap.pre_activation]
                 if missing:
                     raise RuntimeError(f"forward did not reach the pre-activation modules of layers {missing}")
@@ -277,9 +281,10 @@ def _recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, laye
                         if capture_mlp_input:
                             _check_finite("MLP input", l, cap.mlp_input[l], batch, keep, bos)
                 kept = [(b, lo, hi) for b, (lo, hi) in enumerate(keep) if hi > lo]
-                pre = {l: torch.cat([cap.pre_activation[l][b, lo:hi] for b, lo, hi in kept]) for l in layers}
-                mlp = ({l: torch.cat([cap.mlp_input[l][b, lo:hi] for b, lo, hi in kept]) for l in layers}
-                       if capture_mlp_input else {})
+                with torch.inference_mode():
+                    pre = {l: torch.cat([cap.pre_activation[l][b, lo:hi] for b, lo, hi in kept]) for l in layers}
+                    mlp = ({l: torch.cat([cap.mlp_input[l][b, lo:hi] for b, lo, hi in kept]) for l in layers}
+                           if capture_mlp_input else {})
                 cap.clear()
                 spans = [(batch[b].start + lo - bos, batch[b].start + hi - bos, lo - bos) for b, lo, hi in kept]
                 n_new = sum(hi - lo for _, lo, hi in kept)

@@ -62,13 +62,14 @@ def _operate(a: torch.Tensor, out: torch.Tensor, operation: str) -> torch.Tensor
 
 
 def apply_operation(a: torch.Tensor, out: torch.Tensor, operation: str, mask: torch.Tensor,
-                    cols: torch.Tensor | None = None) -> torch.Tensor:
+                    cols: torch.Tensor | None = None, inplace: bool = False) -> torch.Tensor:
     """The post-activation after ``operation`` on the neurons selected by ``mask``.
 
     ``a`` is the pre-activation and ``out = act(a)`` the unmodified post-activation (same shape,
     [..., N]); ``mask`` is bool [N] (broadcast over the leading dims) or of ``a``'s full shape.
-    Assumes ``act(0) == 0``. Returns a new tensor; elements outside ``mask`` (and masked elements
-    the operation leaves alone) are taken from ``out`` unchanged.
+    Assumes ``act(0) == 0``. Returns a new tensor (or, with ``inplace`` and a per-neuron mask,
+    ``out`` itself, modified); elements outside ``mask`` (and masked elements the operation leaves
+    alone) are taken from ``out`` unchanged.
     """
     _check_operation(operation)
     if a.shape != out.shape:
@@ -81,7 +82,7 @@ def apply_operation(a: torch.Tensor, out: torch.Tensor, operation: str, mask: to
         # indices on out's device) may be given by a caller that reuses them
         if cols is None:
             cols = torch.nonzero(mask.to(out.device)).squeeze(1)
-        new = out.clone()
+        new = out if inplace else out.clone()
         new[..., cols] = _operate(a[..., cols], out[..., cols], operation)
         return new
     return torch.where(mask.to(out.device), _operate(a, out, operation), out)
@@ -151,7 +152,10 @@ def intervene(model: nn.Module, neuron_mask: Mapping[int, np.ndarray | torch.Ten
             if m is None:
                 dm = mask.to(output.device)
                 m = per_device[output.device] = (dm, torch.nonzero(dm).squeeze(1))
-            return apply_operation(a, output, operation, m[0], cols=m[1])
+            # the activation's output is a fresh tensor that only the next projection reads: modify it
+            # in place (saving a full copy per layer) unless autograd may need it
+            return apply_operation(a, output, operation, m[0], cols=m[1],
+                                   inplace=not (torch.is_grad_enabled() and output.requires_grad))
 
         return hook
 

@@ -127,7 +127,8 @@ class _Workspace(threading.local):
         key = (role, dtype, torch.device(device))
         buf = self.bufs.get(key)
         if buf is None or buf.numel() < n:
-            buf = self.bufs[key] = torch.empty(n, dtype=dtype, device=device)
+            with torch.inference_mode(False):  # an ordinary tensor: written in place in any mode
+                buf = self.bufs[key] = torch.empty(n, dtype=dtype, device=device)
         return buf[:n].view(shape)
 
 

@@ -33,7 +33,7 @@ def test_load_on_cuda_in_dtype(tiny_hf_model, dtype):
 def test_device_map_auto_places_the_model_on_the_gpu(tiny_hf_model):
     model, _ = models.load_model(tiny_hf_model("qwen3"), dtype="bfloat16", device_map="auto")
     assert {p.device.type for p in model.parameters()} == {"cuda"}
-    assert getattr(model, "hf_device_map", None)
+    assert models.model_device(model).type == "cuda"
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt_neox", "opt"])
