@@ -57,6 +57,8 @@ import numpy as np
 import torch
 from scipy import special
 
+from negdiff import kernels
+
 __all__ = [
     "Grid",
     "Moments",
@@ -193,12 +195,22 @@ def moments_merge(a: Moments, b: Moments) -> Moments:
                    a.n_neg + b.n_neg)
 
 
+def _compiled(x: torch.Tensor) -> bool:
+    """Whether the compiled CPU kernels take this chunk (a CPU float32/float64 tensor)."""
+    return kernels.AVAILABLE and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+
+
 def chunk_moments(x) -> Moments:
     """Moments of one chunk ``x`` [t, B] (two-pass within the chunk, float64, on x's device)."""
     x = _tensor(x)
     t, b = x.shape
     if t == 0:
         return moments_init(b, x.device)
+    if _compiled(x):
+        mean, m2, mn, mx = (np.empty(b) for _ in range(4))
+        nneg = np.empty(b, np.int64)
+        kernels.moments_chunk(np.ascontiguousarray(x.numpy()), mean, m2, mn, mx, nneg)
+        return Moments(t, *(torch.from_numpy(a) for a in (mean, m2, mn, mx, nneg)))
     d = _float64_copy(x)  # centred in place below
     mean = d.sum(dim=0) / t
     d -= mean
@@ -266,6 +278,18 @@ def hist_update(h: Histogram, x, mean, std) -> None:
     mean, std = _tensor(mean, dev).to(torch.float64), _tensor(std, dev).to(torch.float64)
     live = std > 0
     inv = torch.where(live, 1.0 / torch.where(live, std, torch.ones_like(std)), torch.zeros_like(std))
+    if _compiled(x) and h.slots.is_contiguous():
+        # q = (z + R) / h in float64; one fused pass (negdiff.kernels), dead neurons to their left tail slot
+        scale = (inv / g.width).numpy()
+        shift = torch.where(live, (g.z_range - mean * inv) / g.width, -1.0).numpy()
+        xn, slots = np.ascontiguousarray(x.numpy()), h.slots.numpy()
+        before = slots[:, [0, nb + 1]].copy()
+        kernels.hist_chunk(xn, scale, shift, nb, slots)
+        cols = np.flatnonzero(live.numpy() & (slots[:, [0, nb + 1]] != before).any(axis=1))
+        if cols.size:
+            kernels.tail_chunk(xn, cols, scale, shift, mean.numpy(), inv.numpy(), nb, h.tail_n.numpy(),
+                               h.tail_sum.numpy())
+        return
     base = torch.arange(b, dtype=torch.float64, device=dev) * stride
     scale = inv / g.width
     # dead neurons (std == 0) map every value to their left tail slot, which is never read
