@@ -150,6 +150,35 @@ def fmt_bytes(n: float) -> str:
     return f"{n / 2**20:.0f} MiB" if abs(n) >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 
+def base_parser(doc: str, *, repeat: int | None = None, threads: bool = False):
+    """The benchmarks' argument parser: the docstring's first line, ``--quick`` (the smoke test's tiny
+    sizes), and where asked ``--repeat`` (best of N) and ``--threads`` (torch threads)."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes, seconds (the smoke test)")
+    if repeat is not None:
+        p.add_argument("--repeat", type=int, default=repeat, help="best of N, interleaved")
+    if threads:
+        p.add_argument("--threads", type=int, default=1, help="torch threads")
+    return p
+
+
+_SIZE_ARGS = {"hidden": "hidden_size", "layers": "num_layers", "heads": "num_heads",
+              "intermediate": "intermediate_size", "context": "context"}
+
+
+def add_size_args(p) -> None:
+    """``--hidden/--layers/--heads/--intermediate/--context``: a random model larger than config.yaml's."""
+    for k in _SIZE_ARGS:
+        p.add_argument(f"--{k}", type=int, default=None, help="random model size (default: config.yaml's tiny)")
+
+
+def model_sizes(args) -> dict:
+    """The ``tiny_model`` size overrides given on the command line."""
+    return {key: getattr(args, k) for k, key in _SIZE_ARGS.items() if getattr(args, k, None) is not None}
+
+
 def add_device_args(p) -> None:
     """``--device`` and ``--model-dtype`` (the CUDA timings of benchmarks 2-4)."""
     p.add_argument("--device", default="cpu", help='torch device, e.g. "cuda" (ratios then on wall time)')

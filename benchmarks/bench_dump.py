@@ -24,7 +24,6 @@ a larger random model than the default config's tiny one.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -33,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (add_device_args, describe_device, machine, ratio_line, timed_on,  # noqa: E402
-                     tiny_model)
+from _common import (add_device_args, add_size_args, base_parser, describe_device, machine,  # noqa: E402
+                     model_sizes, ratio_line, timed_on, tiny_model)
 
 import torch  # noqa: E402
 
@@ -59,15 +58,12 @@ def bare_forward(model, ids: np.ndarray, window: int, stride: int, max_tokens: i
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = base_parser(__doc__, repeat=3, threads=True)
     p.add_argument("--archs", nargs="*", default=["llama", "gpt_neox", "opt"])
     p.add_argument("--tokens", type=int, default=32768)
     p.add_argument("--window", type=int, default=128, help="model input length, BOS included")
     p.add_argument("--stride", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--quick", action="store_true")
     p.add_argument("--model", default=None,
                    help="a saved model folder (e.g. results/models/smollm2-135m/main) instead of the random tiny ones; "
                         "dump dtype float16 as in config/smollm2.yaml")
@@ -76,8 +72,7 @@ def main(argv=None) -> None:
                    help="dump modes to time against the forward")
     p.add_argument("--bins", type=int, default=4096, help="keep histograms: z-grid bins")
     p.add_argument("--sample-tokens", type=int, default=8192, help="keep histograms: token sample")
-    for k in ("hidden", "layers", "heads", "intermediate", "context"):
-        p.add_argument(f"--{k}", type=int, default=None, help="random model size (default: config.yaml's tiny)")
+    add_size_args(p)
     add_device_args(p)
     args = p.parse_args(argv)
     if args.quick:
@@ -99,9 +94,7 @@ def main(argv=None) -> None:
         loaded = {Path(args.model).name if Path(args.model).name != "main" else Path(args.model).parent.name:
                   load_model(args.model)[0]}
     else:
-        sizes = {k2: v for k2, v in {"hidden_size": args.hidden, "num_layers": args.layers,
-                                     "num_heads": args.heads, "intermediate_size": args.intermediate,
-                                     "context": args.context}.items() if v is not None}
+        sizes = model_sizes(args)
         loaded = {f"{'tiny' if not sizes else 'random'}-{arch}": tiny_model(arch, **sizes) for arch in args.archs}
     from negdiff.streaming import Grid
 

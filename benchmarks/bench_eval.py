@@ -24,7 +24,6 @@ the line before: ``RATIO negdiff_vs_official <throughput negdiff / official>`` (
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -33,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, add_device_args, describe_device, machine, ratio_line, sync, tiny_model  # noqa: E402
+from _common import (REPO, add_device_args, add_size_args, base_parser, describe_device, machine,  # noqa: E402
+                     model_sizes, ratio_line, sync, tiny_model)
 
 import torch  # noqa: E402
 
@@ -91,17 +91,13 @@ def official_logprobs(model, tok, sentences: list[str], batch_size: int = 128) -
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = base_parser(__doc__, repeat=3, threads=True)
     p.add_argument("--pairs", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=64, help="negdiff's (config evaluation.batch_size)")
     p.add_argument("--model", default=None, help="saved model folder (default: random tiny-llama)")
     p.add_argument("--percent", type=float, default=1.0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--quick", action="store_true")
     p.add_argument("--tie", type=float, default=1e-3, help="margins within this many nats of 0 are ties")
-    for k in ("hidden", "layers", "heads", "intermediate"):
-        p.add_argument(f"--{k}", type=int, default=None, help="random model size (default: config.yaml's tiny)")
+    add_size_args(p)
     add_device_args(p)
     args = p.parse_args(argv)
     if args.quick:
@@ -115,10 +111,7 @@ def main(argv=None) -> None:
     if args.model:
         model = models.load_model(args.model)[0]
     else:
-        sizes = {k2: v for k2, v in {"hidden_size": args.hidden, "num_layers": args.layers,
-                                     "num_heads": args.heads, "intermediate_size": args.intermediate}.items()
-                 if v is not None}
-        model = tiny_model("llama", vocab_size=max(len(tok), 8), **sizes)
+        model = tiny_model("llama", vocab_size=max(len(tok), 8), **model_sizes(args))
     model.to(device=dev, dtype=getattr(torch, args.model_dtype))
     n_layers, n_neurons = models.n_layers(model), models.n_neurons(model)
     rng = np.random.default_rng(0)

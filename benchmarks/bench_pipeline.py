@@ -17,7 +17,6 @@ The last line is ``RATIO noop_rerun_vs_10s <t / 10 s>`` (goal <= 1); the line be
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, machine, ratio_line  # noqa: E402
+from _common import REPO, base_parser, machine, ratio_line  # noqa: E402
 
 
 def snakemake_exe() -> str:
@@ -49,8 +48,7 @@ def dry_run(*extra: str) -> tuple[float, int, str]:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
+    p = base_parser(__doc__)
     args = p.parse_args(argv)
     print(f"machine: {machine()}")
     t_paper, n_paper, _ = dry_run("--configfile", "config/paper.yaml")

@@ -28,7 +28,6 @@ official method runs in worker processes).
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import sys
 import tempfile
@@ -40,7 +39,8 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ArrayReader, fmt_bytes, heavy_tailed, machine, ratio_line, run_peak_rss, timed, write_dump  # noqa: E402
+from _common import (ArrayReader, base_parser, fmt_bytes, heavy_tailed, machine, ratio_line, run_peak_rss,  # noqa: E402
+                     timed, write_dump)
 
 from negdiff import scoring as S  # noqa: E402
 
@@ -133,7 +133,7 @@ def memory_rows(tokens: list[int], n_neurons: int, blocks: list[int], seed: int,
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = base_parser(__doc__)
     p.add_argument("--tokens", type=int, default=131072)
     p.add_argument("--neurons", type=int, default=2048)
     p.add_argument("--block", type=int, default=256)
@@ -144,7 +144,6 @@ def main(argv=None) -> None:
     p.add_argument("--memory-tokens", type=int, nargs="*", default=[32768, 131072])
     p.add_argument("--memory-blocks", type=int, nargs="*", default=[64, 256])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     args = p.parse_args(argv)
     if args.quick:
         args.tokens, args.neurons, args.block = 2048, 32, 16

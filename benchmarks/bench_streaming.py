@@ -21,7 +21,6 @@ than wall time on a shared machine; wall times are printed too) (goal >= 3).
 
 from __future__ import annotations
 
-import argparse
 import glob
 import sys
 import time
@@ -31,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (REPO, ArrayReader, add_device_args, describe_device, fmt_bytes, heavy_tailed,  # noqa: E402
-                     machine, ratio_line, timed, timed_on)
+from _common import (REPO, ArrayReader, add_device_args, base_parser, describe_device, fmt_bytes,  # noqa: E402
+                     heavy_tailed, machine, ratio_line, timed, timed_on)
 from bench_scoring import memory_rows  # noqa: E402
 
 from negdiff import scoring as S  # noqa: E402
@@ -52,7 +51,7 @@ def overlap(exact, stream, percent: float = 1.0) -> list[tuple[int, int, int]]:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = base_parser(__doc__, repeat=2, threads=True)
     p.add_argument("--tokens", type=int, default=131072)
     p.add_argument("--neurons", type=int, default=2048)
     p.add_argument("--block", type=int, default=256)
@@ -62,9 +61,6 @@ def main(argv=None) -> None:
                    help="glob of activation dumps for the top-1%% overlap")
     p.add_argument("--memory-tokens", type=int, nargs="*", default=[32768, 131072])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeat", type=int, default=2)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (the streaming accumulators are torch ops)")
     add_device_args(p)
     args = p.parse_args(argv)
     if args.quick:

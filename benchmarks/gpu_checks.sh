@@ -34,7 +34,7 @@ step bench_dump_1024 $PY benchmarks/bench_dump.py --device "$DEVICE" --keep all 
   --hidden 1024 --layers 8 --heads 16 --intermediate 4096 --context 1024 --window 1024 --stride 512 \
   --batch-size 16 --tokens 65536 --sample-tokens 2048 --model-dtype bfloat16 --dtype bfloat16 --bins 1024 --repeat 2 $Q
 # where the time of the streaming accumulators goes, per step, on the device
-step profile_streaming $PY benchmarks/profile_streaming.py --device "$DEVICE" ${QUICK:+--tokens 512 --neurons 64 --repeat 1}
+step profile_streaming $PY benchmarks/profile_streaming.py --device "$DEVICE" $Q
 # 4: minimal pairs, neg_zero on vs off and negdiff vs the official batched method (both at batch 128 here)
 step bench_eval_tiny $PY benchmarks/bench_eval.py --device "$DEVICE" --batch-size 128 --repeat 3 $Q
 step bench_eval_1024 $PY benchmarks/bench_eval.py --device "$DEVICE" --batch-size 128 --hidden 1024 --layers 8 --heads 16 \

@@ -9,13 +9,12 @@ synchronisations and reported in ms and in values per second. Prints no ratio: i
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import describe_device, heavy_tailed, machine, sync  # noqa: E402
+from _common import base_parser, describe_device, heavy_tailed, machine, sync  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -23,14 +22,14 @@ from negdiff import streaming as St  # noqa: E402
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = base_parser(__doc__, repeat=10, threads=True)
     p.add_argument("--device", default="cpu")
     p.add_argument("--tokens", type=int, default=8192)
     p.add_argument("--neurons", type=int, default=2048)
     p.add_argument("--bins", type=int, default=4096)
-    p.add_argument("--repeat", type=int, default=10)
-    p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    if args.quick:
+        args.tokens, args.neurons, args.repeat = 512, 64, 1
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     print(f"machine: {machine()}; {describe_device(dev)}; chunk {args.tokens} x {args.neurons}, {args.bins} bins")

@@ -48,3 +48,24 @@ def test_rule_breakdown(tmp_path):
     row = df.filter(df["rule"] == "evaluate").row(0, named=True)
     assert row["jobs"] == 2 and row["sum_s"] == 4.0 and row["max_s"] == 2.5 and row["max_rss_mb"] == 300
     assert "| report | 1 |" in markdown(df)
+
+
+def test_profile_streaming_quick(capsys):
+    mod = importlib.import_module("profile_streaming")
+    mod.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "hist_update (whole)" in out and "G values/s" in out
+
+
+def test_gpu_checks_script_smoke_runs_on_cpu(tmp_path):
+    """The GPU script's commands, as a CPU smoke run of two quick steps (the GPU itself is not needed)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "DEVICE": "cpu", "QUICK": "1", "OUT": str(tmp_path), "PY": sys.executable,
+           "STEPS": "bench_streaming profile_streaming"}
+    proc = subprocess.run(["bash", str(BENCH / "gpu_checks.sh")], cwd=BENCH.parent, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "=== bench_streaming: exit 0" in proc.stdout and "=== profile_streaming: exit 0" in proc.stdout
+    assert (tmp_path / "bench_streaming.txt").read_text().strip().splitlines()[-1].startswith("RATIO ")
