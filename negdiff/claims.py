@@ -222,7 +222,7 @@ def plot_ablation(
             ax.set_ylabel(SUITE_LABEL[suite])
             n_txt = f"n={n_base} {'tokens' if suite == 'ppl' else 'pairs'}" if n_base is not None else "n=?"
             ax.set_title(f"{model} ({_act(architectures, model)}, {finals[model]}): {SUITE_LABEL[suite]}, {n_txt}", fontsize=9)
-            if c == 0:
+            if c == 0 and ax.get_legend_handles_labels()[0]:  # an empty panel has nothing to label
                 ax.legend(fontsize=7)
     fig.suptitle(f"Zeroing negative pre-activations: Wasserstein neurons vs controls; data: {data_label}")
     fig.tight_layout()
