@@ -423,12 +423,12 @@ def dump_activations(
             return None
         return tqdm(total=n_target, unit="tok", desc=desc)
 
-    def batches(k):
+    def batches(k):  # pass k; MLP inputs are only needed (for the shards or the sample) in pass 0
         bar = progress_bar(f"dump {out_dir.name}" + (f" (pass {k + 1}/{passes})" if passes > 1 else ""))
         try:
             yield from _recorded_batches(model, ids, windows, layers=layers, batch_size=batch_size,
                                          bos_token_id=bos_token_id, n_target=n_target,
-                                         capture_mlp_input=capture_mlp_input, bar=bar)
+                                         capture_mlp_input=capture_mlp_input and k == 0, bar=bar)
         finally:
             if bar is not None:
                 bar.close()
