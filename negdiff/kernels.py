@@ -69,8 +69,9 @@ if AVAILABLE:
         t, b = x.shape
         for i in range(t):
             for j in range(b):
-                q = x[i, j] * scale[j] + shift[j]
-                q = min(max(q, -1.0), nb)
+                q = min(x[i, j] * scale[j] + shift[j], nb)
+                if not q >= -1.0:  # also NaN: never an index outside the neuron's slots
+                    q = -1.0
                 slots[j, int(q + 1.0)] += 1
 
     @_jit
@@ -82,8 +83,10 @@ if AVAILABLE:
             j = cols[c]
             for i in range(t):
                 v = x[i, j]
-                q = v * scale[j] + shift[j]
-                k = int(min(max(q, -1.0), nb) + 1.0)
+                q = min(v * scale[j] + shift[j], nb)
+                if not q >= -1.0:
+                    q = -1.0
+                k = int(q + 1.0)
                 if k == 0 or k == nb + 1:
                     side = 0 if k == 0 else 1
                     sign = 0 if v < 0 else 1

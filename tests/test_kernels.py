@@ -99,3 +99,17 @@ def test_nonfinite_chunk_is_reported_by_the_compiled_moments():
     mom = St.chunk_moments(a).numpy()
     assert np.isnan(mom.min[4]) and not np.isfinite(mom.min[5])
     assert np.isfinite(mom.min[[0, 1, 2, 3, 6, 7, 8]]).all()
+
+
+def test_histogram_kernel_keeps_nan_inside_the_neuron_slots():
+    """hist_update's callers raise on non-finite values first; called directly, NaN and inf still land in
+    a tail slot of their own neuron (never an index outside it)."""
+    a = columns(300, seed=5)
+    mom = St.chunk_moments(a)
+    a[10, 3], a[11, 3], a[12, 4] = np.nan, np.inf, -np.inf
+    h = St.hist_init(a.shape[1], St.Grid(64, 4.0), dtype=torch.int32)
+    St.hist_update(h, a, mom.mean, mom.std)
+    hn = h.numpy()
+    live = mom.numpy().min != mom.numpy().max
+    assert np.all(hn.slots[live].sum(axis=1) == 300)
+    assert hn.slots[3, 0] + hn.slots[3, -1] >= 2 and hn.slots[4, 0] >= 1
