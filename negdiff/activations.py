@@ -296,6 +296,18 @@ def _recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, laye
             stop_handle.remove()
 
 
+def _row_tensors(pre: dict[int, torch.Tensor], mlp: dict[int, torch.Tensor], dtype: torch.dtype,
+                 rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """A batch's shard tensors (from _recorded_batches), or only its ``rows``, in the dump dtype, on the
+    model's device."""
+    def pick(t):
+        return t if rows is None else t[rows.to(t.device)]
+
+    out = {f"pre_activation.{l}": pick(t).to(dtype) for l, t in pre.items()}
+    out.update({f"mlp_input.{l}": pick(t).to(dtype) for l, t in mlp.items()})
+    return out
+
+
 def _index_rows(ids: np.ndarray, offsets: np.ndarray, spans: list) -> dict[str, torch.Tensor]:
     """token_ids, offsets and position of a batch's recorded tokens (spans from _recorded_batches)."""
     return {
@@ -435,17 +447,15 @@ def dump_activations(
 
     try:
         histograms = None
+        stager = _HostStager(models.model_device(model))
         if keep == "all":
-            stager = _HostStager(models.model_device(model))
             for pre, mlp, spans in batches(0):
-                out = {f"pre_activation.{l}": pre[l].to(tdtype) for l in layers}
-                out.update({f"mlp_input.{l}": mlp[l].to(tdtype) for l in mlp})
-                for rows in stager.push(out, _index_rows(ids, offsets, spans)):
+                for rows in stager.push(_row_tensors(pre, mlp, tdtype), _index_rows(ids, offsets, spans)):
                     writer.add(rows)
-            for rows in stager.drain():
-                writer.add(rows)
         else:
-            histograms = _dump_histograms(batches, layers, N, grid, sample, writer, tdtype, ids, offsets)
+            histograms = _dump_histograms(batches, layers, N, grid, sample, writer, stager, tdtype, ids, offsets)
+        for rows in stager.drain():
+            writer.add(rows)
         writer.flush()
         if writer.written != n_rows:  # pragma: no cover - internal invariant
             raise RuntimeError(f"dumped {writer.written} tokens, expected {n_rows}")
@@ -483,9 +493,9 @@ def dump_activations(
     return manifest
 
 
-def _dump_histograms(batches, layers, N, grid, sample, writer, tdtype, ids, offsets) -> dict:
+def _dump_histograms(batches, layers, N, grid, sample, writer, stager, tdtype, ids, offsets) -> dict:
     """Both passes of ``keep="histograms"``; writes ``histograms.safetensors`` and the sample rows
-    (through ``writer``); returns the manifest's ``histograms`` entry."""
+    (through ``stager`` to ``writer``; the caller drains it); returns the manifest's ``histograms`` entry."""
     from negdiff import streaming as St
 
     moments: dict[int, St.Moments] = {}
@@ -497,10 +507,9 @@ def _dump_histograms(batches, layers, N, grid, sample, writer, tdtype, ids, offs
         lo, hi = np.searchsorted(sample, [pos, pos + n])
         if hi > lo:
             rows = torch.from_numpy(sample[lo:hi] - pos)
-            out = {f"pre_activation.{l}": pre[l][rows.to(pre[l].device)].to(tdtype).cpu() for l in layers}
-            out.update({f"mlp_input.{l}": mlp[l][rows.to(mlp[l].device)].to(tdtype).cpu() for l in mlp})
-            out.update({k: v[rows] for k, v in _index_rows(ids, offsets, spans).items()})
-            writer.add(out)
+            index = {k: v[rows] for k, v in _index_rows(ids, offsets, spans).items()}
+            for ready in stager.push(_row_tensors(pre, mlp, tdtype, rows), index):
+                writer.add(ready)
         pos += n
     hists = {l: St.hist_init(N, grid, moments[l].mean.device, dtype=torch.int32) for l in layers}
     std = {l: moments[l].std for l in layers}
@@ -554,29 +563,29 @@ class ActivationReader:
         self.shards: list[dict] = list(self.manifest["shards"])
         self._files: list[Path] = []
         for s in self.shards:
-            f = self.path / s["file"]
-            if not f.is_file():
-                raise FileNotFoundError(f"activation dump {self.path}: shard {f} is missing")
-            size = f.stat().st_size
-            if size != int(s["bytes"]):
-                raise ValueError(
-                    f"activation dump {self.path}: shard {f} has {size} bytes, manifest says {s['bytes']} "
-                    f"(truncated or rewritten)"
-                )
+            f = self._checked_file(s, "shard ")
             self._check_shard_header(f, int(s["n_tokens"]))
             self._files.append(f)
         self.keep: str = self.manifest.get("keep", "all")
         self.n_tokens_seen: int = int(self.manifest.get("n_tokens_seen", self.n_tokens))
         if self.keep == "histograms":
-            hist = self.path / self.manifest["histograms"]["file"]
-            if not hist.is_file():
-                raise FileNotFoundError(f"activation dump {self.path}: {hist} is missing")
-            if hist.stat().st_size != int(self.manifest["histograms"]["bytes"]):
-                raise ValueError(f"activation dump {self.path}: {hist} has {hist.stat().st_size} bytes, "
-                                 f"manifest says {self.manifest['histograms']['bytes']} (truncated or rewritten)")
+            self._checked_file(self.manifest["histograms"])
         self._bounds = np.cumsum([0] + [int(s["n_tokens"]) for s in self.shards])
         if int(self._bounds[-1]) != self.n_tokens:
             raise ValueError(f"{mpath}: shards hold {int(self._bounds[-1])} tokens, manifest says {self.n_tokens}")
+
+    def _checked_file(self, entry: dict, what: str = "") -> Path:
+        """The dump's file ``entry["file"]``, present and of the manifest's ``entry["bytes"]`` size."""
+        f = self.path / entry["file"]
+        if not f.is_file():
+            raise FileNotFoundError(f"activation dump {self.path}: {what}{f} is missing")
+        size = f.stat().st_size
+        if size != int(entry["bytes"]):
+            raise ValueError(
+                f"activation dump {self.path}: {what}{f} has {size} bytes, manifest says {entry['bytes']} "
+                f"(truncated or rewritten)"
+            )
+        return f
 
     def histogram(self, layer: int):
         """``(Moments, Histogram)`` of ``layer`` over all ``n_tokens_seen`` recorded tokens, from a

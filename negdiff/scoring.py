@@ -636,12 +636,11 @@ def _stream_stats(hist, mom) -> np.ndarray:
     """[B, len(_STATS)] from a streaming histogram and its moments (numpy or tensors)."""
     from negdiff import streaming as St
 
-    wd = St.w1_from_histogram(hist, mom)
-    m = mom.numpy() if isinstance(mom.mean, torch.Tensor) else mom
+    m = mom.numpy()
+    wd = St.w1_from_histogram(hist, m)
     zero_var = m.min == m.max
     mean = np.where(zero_var, m.min, m.mean)
-    std = np.asarray(mom.std.cpu() if isinstance(mom.std, torch.Tensor) else mom.std)
-    return np.stack([wd["wd"], wd["wd_neg"], wd["wd_pos"], mean, std, m.n_neg / m.n,
+    return np.stack([wd["wd"], wd["wd_neg"], wd["wd_pos"], mean, m.std, m.n_neg / m.n,
                      zero_var.astype(np.float64)], axis=1)
 
 

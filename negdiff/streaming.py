@@ -144,6 +144,11 @@ def _float64_copy(x: torch.Tensor, role: str = "f64") -> torch.Tensor:
     return out
 
 
+def _as_numpy(t) -> np.ndarray:
+    """A tensor (any device) or array as a numpy array."""
+    return np.asarray(t.cpu()) if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
 def _tensor(x, device=None) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
     return t if device is None else t.to(device)
@@ -170,9 +175,9 @@ class Moments:
         return torch.where(self.min == self.max, torch.zeros_like(sd), sd)
 
     def numpy(self) -> "Moments":
-        """The same moments as float64 / int64 numpy arrays (for tables and tests)."""
-        return Moments(self.n, *(np.asarray(t.cpu()) for t in
-                                 (self.mean, self.m2, self.min, self.max, self.n_neg)))
+        """The same moments as float64 / int64 numpy arrays (for tables and tests; a numpy form
+        comes back as it is)."""
+        return Moments(self.n, *(_as_numpy(t) for t in (self.mean, self.m2, self.min, self.max, self.n_neg)))
 
 
 def moments_init(b: int, device=None) -> Moments:
@@ -246,7 +251,7 @@ class Histogram:
         return self.slots[:, 1:self.grid.bins + 1]
 
     def numpy(self) -> "Histogram":
-        return Histogram(self.grid, *(np.asarray(t.cpu()) for t in (self.slots, self.tail_n, self.tail_sum)))
+        return Histogram(self.grid, *(_as_numpy(t) for t in (self.slots, self.tail_n, self.tail_sum)))
 
 
 def hist_init(b: int, grid: Grid, device=None, dtype: torch.dtype = torch.int64) -> Histogram:
@@ -346,10 +351,7 @@ def w1_from_histogram(h: Histogram, mom: Moments) -> dict[str, np.ndarray]:
     Per bin the closed form needs ``G`` only at the cumulative-mass edges: ``G(c)`` with
     ``c = clip(Phi(c_j), lo, hi)`` is ``G(lo)``, ``G(hi)`` or ``-phi(c_j)`` (a per-bin constant).
     """
-    if isinstance(h.counts, torch.Tensor):
-        h = h.numpy()
-    if isinstance(mom.mean, torch.Tensor):
-        mom = mom.numpy()
+    h, mom = h.numpy(), mom.numpy()
     g = h.grid
     n = mom.n
     b = h.counts.shape[0]
