@@ -7,11 +7,16 @@ Names:
   further random controls drawn with other seeds are ``"random@{percent:g}#{k}"`` (seed + k, k >= 1);
 - scopes: ``"all"``, ``"single:{g}"`` (layer group g alone), ``"cumulative:{g}"`` (groups 0..g);
 - conditions: ``"baseline"`` or ``"{intervention}|{set}|{scope}"``.
+
+Conditions whose operation is the identity on the model's nonlinearity (on OPT's ReLU: neg_zero,
+sign_flip, pos_relu; from :func:`negdiff.models.identity_operations`) are left out: the caller passes
+those operations as ``identity_operations``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 SET_METHODS = ("wn", "random", "ppl_matched")
 
@@ -99,8 +104,16 @@ def selection_sets(selection: dict) -> list[str]:
     return list(dict.fromkeys(sets))
 
 
-def final_conditions(selection: dict, evaluation: dict, n_layers: int) -> list[Condition]:
-    """Conditions at the cohort (final) checkpoint: the sweep, controls, operations and layer-wise runs."""
+def without_identity(conditions: list[Condition], identity_operations: Iterable[str] = ()) -> list[Condition]:
+    """``conditions`` less those whose intervention is one of ``identity_operations`` (the baseline stays)."""
+    skip = set(identity_operations)
+    return [c for c in conditions if c.intervention not in skip]
+
+
+def final_conditions(selection: dict, evaluation: dict, n_layers: int, *,
+                     identity_operations: Iterable[str] = ()) -> list[Condition]:
+    """Conditions at the cohort (final) checkpoint: the sweep, controls, operations and layer-wise runs,
+    less those of ``identity_operations`` (operations that change nothing on this model)."""
     k = evaluation["layer_group_size"]
     main = selection["main_percent"]
     wn_main = set_name("wn", main)
@@ -119,23 +132,31 @@ def final_conditions(selection: dict, evaluation: dict, n_layers: int) -> list[C
         rnd = set_name("random", main)
         for g in range(n_groups):
             out.append(condition("neg_zero", rnd, f"single:{g}", n_layers, k))
-    return _unique(out)
+    return without_identity(_unique(out), identity_operations)
 
 
-def checkpoint_conditions(selection: dict, evaluation: dict, n_layers: int) -> list[Condition]:
-    """Conditions at every other checkpoint (training dynamics): baseline, the WN cohort and its random control."""
+def checkpoint_conditions(selection: dict, evaluation: dict, n_layers: int, *,
+                          identity_operations: Iterable[str] = ()) -> list[Condition]:
+    """Conditions at every other checkpoint (training dynamics): baseline, the WN cohort and its random
+    control, less those of ``identity_operations``."""
     k = evaluation["layer_group_size"]
     main = selection["main_percent"]
-    return [BASELINE, condition("neg_zero", set_name("wn", main), "all", n_layers, k)] + [
+    out = [BASELINE, condition("neg_zero", set_name("wn", main), "all", n_layers, k)] + [
         condition("neg_zero", s, "all", n_layers, k) for s in random_replicates(selection, main)
     ]
+    return without_identity(out, identity_operations)
 
 
-def conditions_for(selection: dict, evaluation: dict, n_layers: int, *, cohort: bool) -> list[Condition]:
-    """All conditions of one (model, checkpoint) job; ``cohort`` marks the checkpoint the sets come from."""
+def conditions_for(selection: dict, evaluation: dict, n_layers: int, *, cohort: bool,
+                   identity_operations: Iterable[str] = ()) -> list[Condition]:
+    """All conditions of one (model, checkpoint) job; ``cohort`` marks the checkpoint the sets come from.
+
+    ``identity_operations``: the operations that are the identity on the model's nonlinearity
+    (:func:`negdiff.models.identity_operations`); their conditions are left out.
+    """
     if cohort:
-        return final_conditions(selection, evaluation, n_layers)
-    return checkpoint_conditions(selection, evaluation, n_layers)
+        return final_conditions(selection, evaluation, n_layers, identity_operations=identity_operations)
+    return checkpoint_conditions(selection, evaluation, n_layers, identity_operations=identity_operations)
 
 
 def _unique(conditions: list[Condition]) -> list[Condition]:

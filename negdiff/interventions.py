@@ -3,23 +3,35 @@
 For a neuron with pre-activation ``a`` and base nonlinearity ``act`` (SiLU / GELU / ReLU, see
 :data:`negdiff.models.ARCHITECTURES`), the operations replace the neuron's *output* ``act(a)``:
 
-============  ===========================  ==================================================
-operation     definition                   output for a masked neuron
-============  ===========================  ==================================================
-neg_zero      a' = max(a, 0)               0 where a < 0, act(a) otherwise (the paper's main
-                                           intervention: the negative region is removed)
-full          a' = 0                       0 (the neuron is removed)
-pos_zero      a' = min(a, 0)               0 where a > 0, act(a) otherwise
-sign_flip     |act(a)| where act(a) < 0    -act(a) where act(a) < 0, act(a) otherwise
-pos_relu      identity for a > 0           a where a > 0, act(a) otherwise
-============  ===========================  ==================================================
+============  ===========================  ======================================  ==========================
+operation     definition                   output for a masked neuron              the identity iff (ReLU?)
+============  ===========================  ======================================  ==========================
+neg_zero      a' = max(a, 0)               0 where a < 0, act(a) otherwise (the    act(a) = 0 for a < 0 (yes)
+                                           paper's main intervention: the
+                                           negative region is removed)
+full          a' = 0                       0 (the neuron is removed)               act = 0 everywhere (no)
+pos_zero      a' = min(a, 0)               0 where a > 0, act(a) otherwise         act(a) = 0 for a > 0 (no)
+sign_flip     |act(a)| where act(a) < 0    -act(a) where act(a) < 0, act(a)        act(a) >= 0 (yes)
+                                           otherwise
+pos_relu      identity for a > 0           a where a > 0, act(a) otherwise         act(a) = a for a > 0 (yes)
+============  ===========================  ======================================  ==========================
+
+The last column is derived, never special-cased: :data:`negdiff.models.NONLINEARITIES` records each
+nonlinearity's properties (one field per fact) and :data:`negdiff.models.IDENTITY_RULES` which of them
+make an operation the identity; :func:`negdiff.models.identity_operations` lists the identity
+operations of an architecture. On ReLU (OPT) these are neg_zero, sign_flip and pos_relu; on SiLU, GELU
+and GELU-tanh none. The pipeline never evaluates an identity operation: its conditions are left out
+(:func:`negdiff.conditions.conditions_for`) and, where neg_zero is the identity, the
+perplexity-matched search is skipped (:func:`negdiff.selection.matched_control`). The functions here
+still apply them if asked (numerically a no-op).
 
 Every operation is a function of ``a`` and ``act(a)`` alone (all supported nonlinearities have
-``act(0) == 0``), so one mechanism serves all of them: a forward hook on each layer's nonlinearity
-module (:func:`negdiff.models.activation_modules`) reads the module's input ``a`` and its output
-``act(a)`` and returns ``torch.where(mask, new, out)``. Unmasked neurons, and masked neurons outside
-the operation's region, keep the original output tensor's values bit for bit. The mask is over the
-last dimension, so OPT's flattened [B*T, N] MLP activations work unchanged.
+``act(0) == 0``: :attr:`negdiff.models.Nonlinearity.zero_at_zero`), so one mechanism serves all of
+them: a forward hook on each layer's nonlinearity module (:func:`negdiff.models.activation_modules`)
+reads the module's input ``a`` and its output ``act(a)`` and returns ``torch.where(mask, new, out)``.
+Unmasked neurons, and masked neurons outside the operation's region, keep the original output
+tensor's values bit for bit. The mask is over the last dimension, so OPT's flattened [B*T, N] MLP
+activations work unchanged.
 """
 
 from __future__ import annotations
@@ -38,8 +50,9 @@ __all__ = ["OPERATIONS", "apply_operation", "intervene", "masks_from_selection"]
 
 OPERATIONS: tuple[str, ...] = ("neg_zero", "full", "pos_zero", "sign_flip", "pos_relu")
 
-# Nonlinearities with act(0) == 0: neg_zero / full / pos_zero rely on it.
-_ZERO_AT_ZERO = frozenset({"silu", "gelu", "gelu_new", "relu"})
+# models.py names the operations too (its identity rules), without importing this module
+if tuple(models.IDENTITY_RULES) != OPERATIONS:
+    raise ImportError(f"negdiff.models.IDENTITY_RULES {tuple(models.IDENTITY_RULES)} != OPERATIONS {OPERATIONS}")
 
 
 def _check_operation(operation: str) -> None:
@@ -132,7 +145,9 @@ def intervene(model: nn.Module, neuron_mask: Mapping[int, np.ndarray | torch.Ten
     """
     _check_operation(operation)
     spec = models.arch_spec(model)
-    if operation in ("neg_zero", "full", "pos_zero") and spec.activation not in _ZERO_AT_ZERO:
+    # neg_zero / full / pos_zero output 0 in place of act(0) (a' = 0): they rely on act(0) == 0
+    nonlinearity = models.NONLINEARITIES.get(spec.activation)
+    if operation in ("neg_zero", "full", "pos_zero") and not (nonlinearity and nonlinearity.zero_at_zero):
         raise ValueError(f"{spec.name}: nonlinearity {spec.activation!r} is not known to satisfy act(0) == 0")
     masks = _validated_masks(model, neuron_mask)
     act_modules = models.activation_modules(model)

@@ -5,6 +5,16 @@ are, which module inside a block produces the MLP *pre-activation* (the input to
 for SiLU-gated MLPs the gate projection), and which nonlinearity follows. Everything else (capture,
 dumps) goes through :func:`pre_activation_modules`; interventions hook the nonlinearity module of
 each block (:func:`activation_modules`), whose input is that pre-activation.
+
+Next to the table, :data:`NONLINEARITIES` records what each nonlinearity is (``act(0) = 0``, zero for
+``a < 0``, nonnegative, the identity for ``a > 0``, zero for ``a > 0``), one field per fact, and
+:data:`IDENTITY_RULES` says which facts make each intervention operation (see
+:mod:`negdiff.interventions`) the identity. Which operations change nothing on an architecture is
+derived from these two tables (:func:`operation_is_identity`, :func:`identity_reason`,
+:func:`identity_operations`), never special-cased per model: on a ReLU model (OPT) neg_zero, sign_flip
+and pos_relu are the identity, so the pipeline leaves their conditions out
+(:func:`negdiff.conditions.conditions_for`) and skips the perplexity-matched search, whose target
+(the neg_zero WN perplexity) would equal the baseline (:func:`negdiff.selection.matched_control`).
 """
 
 from __future__ import annotations
@@ -48,7 +58,9 @@ ARCHITECTURES: dict[str, ArchSpec] = {
 
 
 def arch_spec(model_or_config: Any) -> ArchSpec:
-    """The :class:`ArchSpec` for a model, a config, or a ``model_type`` string."""
+    """The :class:`ArchSpec` for a model, a config, a ``model_type`` string (or an ArchSpec itself)."""
+    if isinstance(model_or_config, ArchSpec):
+        return model_or_config
     if isinstance(model_or_config, str):
         model_type = model_or_config
     else:
@@ -60,6 +72,93 @@ def arch_spec(model_or_config: Any) -> ArchSpec:
             f"unsupported architecture {model_type!r}; supported: {', '.join(sorted(ARCHITECTURES))}"
         )
     return spec
+
+
+# --------------------------------------------------------------------------------------------------
+# what each nonlinearity is, and the operations that are therefore the identity on it
+
+
+@dataclass(frozen=True)
+class Nonlinearity:
+    """Facts about one nonlinearity ``act``, each a statement about every real ``a`` (tests check them
+    numerically against the torch implementation)."""
+
+    name: str  # as in ArchSpec.activation
+    zero_at_zero: bool  # act(0) = 0
+    zero_below_zero: bool  # act(a) = 0 for every a < 0
+    nonnegative: bool  # act(a) >= 0 for every a
+    identity_above_zero: bool  # act(a) = a for every a > 0
+    zero_above_zero: bool  # act(a) = 0 for every a > 0
+
+
+NONLINEARITIES: dict[str, Nonlinearity] = {
+    "silu": Nonlinearity("silu", zero_at_zero=True, zero_below_zero=False, nonnegative=False,
+                         identity_above_zero=False, zero_above_zero=False),
+    "gelu": Nonlinearity("gelu", zero_at_zero=True, zero_below_zero=False, nonnegative=False,
+                         identity_above_zero=False, zero_above_zero=False),
+    "gelu_new": Nonlinearity("gelu_new", zero_at_zero=True, zero_below_zero=False, nonnegative=False,
+                             identity_above_zero=False, zero_above_zero=False),
+    "relu": Nonlinearity("relu", zero_at_zero=True, zero_below_zero=True, nonnegative=True,
+                         identity_above_zero=True, zero_above_zero=False),
+}
+
+# operation (negdiff.interventions.OPERATIONS, same order; kept here so models.py needs no import of
+# interventions) -> the Nonlinearity facts that together make it the identity (output == act(a) for
+# every a): neg_zero outputs 0 where a < 0, full 0 everywhere, pos_zero 0 where a > 0, sign_flip
+# -act(a) where act(a) < 0, pos_relu a where a > 0
+IDENTITY_RULES: dict[str, tuple[str, ...]] = {
+    "neg_zero": ("zero_below_zero",),
+    "full": ("zero_below_zero", "zero_at_zero", "zero_above_zero"),
+    "pos_zero": ("zero_above_zero",),
+    "sign_flip": ("nonnegative",),
+    "pos_relu": ("identity_above_zero",),
+}
+
+_FACT_TEXT = {
+    "zero_at_zero": "{act}(0) = 0",
+    "zero_below_zero": "{act}(a) = 0 for a < 0",
+    "nonnegative": "{act}(a) >= 0 for every a",
+    "identity_above_zero": "{act}(a) = a for a > 0",
+    "zero_above_zero": "{act}(a) = 0 for a > 0",
+}
+
+
+def nonlinearity_spec(name: str) -> Nonlinearity:
+    """The :class:`Nonlinearity` record of ``name`` (an ``ArchSpec.activation``)."""
+    try:
+        return NONLINEARITIES[name]
+    except KeyError:
+        raise ValueError(f"unknown nonlinearity {name!r}; known: {', '.join(NONLINEARITIES)}") from None
+
+
+def _rule(operation: str) -> tuple[str, ...]:
+    try:
+        return IDENTITY_RULES[operation]
+    except KeyError:
+        raise ValueError(f"unknown operation {operation!r}; expected one of {', '.join(IDENTITY_RULES)}") from None
+
+
+def operation_is_identity(operation: str, nonlinearity: str) -> bool:
+    """Whether ``operation`` leaves every output ``act(a)`` unchanged, derived from :data:`IDENTITY_RULES`."""
+    facts = _rule(operation)
+    spec = nonlinearity_spec(nonlinearity)
+    return all(getattr(spec, fact) for fact in facts)
+
+
+def identity_reason(operation: str, nonlinearity: str) -> str | None:
+    """Why ``operation`` is the identity on ``nonlinearity``, as a sentence
+    (``"relu(a) = 0 for a < 0, so neg_zero changes nothing"``); None where it is not."""
+    if not operation_is_identity(operation, nonlinearity):
+        return None
+    facts = " and ".join(_FACT_TEXT[f].format(act=nonlinearity) for f in _rule(operation))
+    return f"{facts}, so {operation} changes nothing"
+
+
+def identity_operations(architecture: Any) -> tuple[str, ...]:
+    """The operations that are the identity on an architecture (anything :func:`arch_spec` takes:
+    a ``model_type`` name, a config or a model), in :data:`IDENTITY_RULES` order."""
+    act = arch_spec(architecture).activation
+    return tuple(op for op in IDENTITY_RULES if operation_is_identity(op, act))
 
 
 def _get_path(root: nn.Module, dotted: str) -> Any:
@@ -197,6 +296,56 @@ def local_revision(folder: Path, revision: str | None) -> tuple[Path, str | None
     )
 
 
+def _resolve_source(
+    path: str | os.PathLike, revision: str | None, trust_remote_code: bool, gguf_file: str | None
+) -> tuple[str, Path, dict[str, Any]]:
+    """(path for from_pretrained, the local folder, the common from_pretrained keywords)."""
+    path_s = os.fspath(path)
+    local = Path(path_s).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise NotADirectoryError(f"model path {path_s} is not a directory")
+        if gguf_file:
+            revision = None  # a GGUF file is one checkpoint
+        else:
+            local, revision = local_revision(local, revision)
+        if not gguf_file and not (local / "config.json").is_file():
+            raise FileNotFoundError(f"model folder {local} has no config.json: expected a save_pretrained() folder")
+        path_s = str(local)
+    elif _looks_local(path_s):
+        raise FileNotFoundError(f"model directory {path_s} does not exist")
+
+    common: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    if gguf_file:
+        gguf_architecture(Path(path_s) / gguf_file)  # a wrong file fails before de-quantising
+        common["gguf_file"] = gguf_file
+    return path_s, local, common
+
+
+def _checked_config(path_s: str, common: dict[str, Any]):
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path_s, **common)
+    arch_spec(config)  # unsupported architectures fail here
+    return config
+
+
+def load_config(
+    path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    gguf_file: str | None = None,
+    **_load_kw: Any,
+):
+    """The config :func:`load_model` would use (same path and revision resolution), without the weights.
+
+    Takes :func:`load_model`'s keywords (the ones that do not matter for the config are ignored), so
+    ``arch_spec(load_config(**load))`` gives a model's architecture cheaply."""
+    path_s, _, common = _resolve_source(path, revision, trust_remote_code, gguf_file)
+    return _checked_config(path_s, common)
+
+
 def load_model(
     path: str | os.PathLike,
     *,
@@ -214,29 +363,10 @@ def load_model(
     are read). Local directories holding ``*.safetensors`` are loaded from safetensors only. The
     tokenizer comes from ``tokenizer_path`` if given, else from ``path``; extra ``kw`` go to the model.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    path_s = os.fspath(path)
-    local = Path(path_s).expanduser()
-    if local.exists():
-        if not local.is_dir():
-            raise NotADirectoryError(f"model path {path_s} is not a directory")
-        if kw.get("gguf_file"):
-            revision = None  # a GGUF file is one checkpoint
-        else:
-            local, revision = local_revision(local, revision)
-        if not kw.get("gguf_file") and not (local / "config.json").is_file():
-            raise FileNotFoundError(f"model folder {local} has no config.json: expected a save_pretrained() folder")
-        path_s = str(local)
-    elif _looks_local(path_s):
-        raise FileNotFoundError(f"model directory {path_s} does not exist")
-
-    common: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
-    if kw.get("gguf_file"):
-        gguf_architecture(Path(path_s) / kw["gguf_file"])  # a wrong file fails before de-quantising
-        common["gguf_file"] = kw.pop("gguf_file")
-    config = AutoConfig.from_pretrained(path_s, **common)
-    arch_spec(config)  # fail early on unsupported architectures
+    path_s, local, common = _resolve_source(path, revision, trust_remote_code, kw.pop("gguf_file", None))
+    config = _checked_config(path_s, common)  # fails early on unsupported architectures
 
     load_kw: dict[str, Any] = dict(common)
     load_kw[_dtype_kw()] = torch_dtype(dtype)

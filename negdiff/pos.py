@@ -13,8 +13,10 @@ import numpy as np
 
 PosTagger = Callable[[str, np.ndarray], list]
 
-FUNCTION_POS = ("DET", "ADP", "AUX", "PRON", "SCONJ", "CCONJ", "PART")
-CONTENT_POS = ("NOUN", "VERB", "ADJ", "PROPN")
+# Universal POS classes of the claims (fixed before any result was seen): the paper's scaffolding tags
+# (DET, ADP, AUX, PART, PUNCT) plus the other closed-class tags; content = the open classes.
+FUNCTION_POS = ("DET", "ADP", "AUX", "PART", "PUNCT", "PRON", "SCONJ", "CCONJ")
+CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV", "PROPN")
 
 
 def align_tags(starts: np.ndarray, ends: np.ndarray, tags: Sequence[str], offsets) -> list[str | None]:

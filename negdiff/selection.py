@@ -32,6 +32,9 @@ __all__ = [
     "select_random",
     "select_lowest_wd",
     "ppl_matched_search",
+    "ppl_matched_skip",
+    "identity_record",
+    "matched_control",
     "selection_table",
 ]
 
@@ -287,6 +290,38 @@ def selection_table(sets: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
     )
 
 
+def identity_record(architecture) -> dict:
+    """What the selection record says about the model's nonlinearity, for later stages that do not
+    load the model: ``{"architecture": model_type, "nonlinearity": name, "identity_operations":
+    {operation: reason}}`` (empty where every operation changes something); ``architecture`` is
+    anything :func:`negdiff.models.arch_spec` takes."""
+    from negdiff.models import arch_spec, identity_operations, identity_reason
+
+    spec = arch_spec(architecture)
+    return {
+        "architecture": spec.name,
+        "nonlinearity": spec.activation,
+        "identity_operations": {op: identity_reason(op, spec.activation) for op in identity_operations(spec)},
+    }
+
+
+def ppl_matched_skip(architecture) -> dict | None:
+    """The ``ppl_matched`` record of a search that is not run, or None where it must run.
+
+    The search matches the perplexity of the neg-zeroed WN set; where neg_zero is the identity on the
+    model's nonlinearity (ReLU) that perplexity is the baseline's and nothing is to be matched:
+    ``{"skipped": "relu(a) = 0 for a < 0, so neg_zero changes nothing; no perplexity to match",
+    "operation": "neg_zero", "nonlinearity": "relu"}``.
+    """
+    from negdiff.models import arch_spec, identity_reason
+
+    act = arch_spec(architecture).activation
+    reason = identity_reason("neg_zero", act)
+    if reason is None:
+        return None
+    return {"skipped": f"{reason}; no perplexity to match", "operation": "neg_zero", "nonlinearity": act}
+
+
 def matched_control(
     load: dict,
     scores: pl.DataFrame,
@@ -308,13 +343,19 @@ def matched_control(
     Loads the model (``load``: keyword arguments of :func:`negdiff.models.load_model`), takes the first ``tokens`` tokens of ``text_path``, measures the perplexity with
     ``wn_set`` neg-zeroed (the target), then searches ``m`` with :func:`ppl_matched_search`. The record
     also holds the baseline perplexity and the data used.
+
+    Where neg_zero is the identity on the model's nonlinearity (read from its config, before any weight
+    is loaded) nothing is evaluated: the set is empty and the record is :func:`ppl_matched_skip`'s.
     """
     from negdiff.data import encode_text, read_text
     from negdiff.evals import perplexity
     from negdiff.interventions import intervene, masks_from_selection
-    from negdiff.models import load_model, n_layers, n_neurons
+    from negdiff.models import load_config, load_model, n_layers, n_neurons
     from negdiff.tokenizer import bos_token_id
 
+    skipped = ppl_matched_skip(load_config(**load))
+    if skipped is not None:
+        return _finish(_empty_set(), "ppl_matched", None, None), skipped
     model, tokenizer = load_model(**load, device=device)
     stream = encode_text(tokenizer, read_text(text_path), max_tokens=tokens)
     bos = bos_token_id(tokenizer) if prepend_bos else None

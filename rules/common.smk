@@ -246,7 +246,7 @@ if all(len(eval_checkpoints(m)) == 1 for m in MODELS):
 REPORTED = (
     [f"{RUN}/figures/neuron_example.pdf", f"{RUN}/figures/negative_region.pdf"]
     + [f"{RUN}/figures/{name}.pdf" for name in CLAIM_FIGURES]
-    + [f"{RUN}/tables/summary.csv"]
+    + [f"{RUN}/tables/summary.csv", f"{RUN}/figures/claims.pdf"]
 )
 FINAL_TARGETS = (
     REPORTED

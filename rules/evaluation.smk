@@ -1,7 +1,7 @@
 # Evaluations. Per (model, checkpoint), two jobs each load the model once and run all of its
 # conditions: evaluate_pairs (BLiMP, TSE and non-syntactic minimal pairs) and evaluate_text
-# (perplexity, per-token surprisal with POS, the WN cohort's WD). Each depends only on its own
-# settings, so changing a pair sample size reruns only the pair jobs and what follows them.
+# (perplexity, per-token surprisal with POS, the WD of the WN cohort and its controls). Each depends
+# only on its own settings, so changing a pair sample size reruns only the pair jobs and what follows them.
 
 
 rule evaluate_pairs:
@@ -44,7 +44,11 @@ rule evaluate_text:
         ppl_text=text_file(EVALUATION["ppl_split"]),
         surprisal_text=text_file(EVALUATION["surprisal_split"]),
         surprisal_pos=gold_pos_file(EVALUATION["surprisal_split"]),
-        cohort_text=text_file(config["activations"]["split"]),
+        # cohort WD (the WN cohort, its random controls and a per-layer "layer" cohort) on held-out
+        # text, disjoint from the dumped tokens that selected the sets: the ppl_split text, minus its
+        # first activations.max_tokens tokens when it is the activation split
+        # (negdiff.evaluation.cohort_token_stream; params.activations decides the skip)
+        cohort_text=text_file(EVALUATION["ppl_split"]),
     output:
         metrics="results/evals/{model}/{checkpoint}/text_metrics.parquet",
         surprisal="results/evals/{model}/{checkpoint}/surprisal.parquet",
@@ -53,6 +57,7 @@ rule evaluate_text:
         evaluation=subsection("evaluation", CONDITION_KEYS + TEXT_KEYS),
         main_set=f"wn@{SELECTION['main_percent']:g}",
         selection=section("selection"),
+        activations=subsection("activations", ["split", "max_tokens"]),
         cohort=lambda wc: wc.checkpoint == cohort_checkpoint(wc.model),
         load=lambda wc: model_load(wc.model, wc.checkpoint),
         gold_pos=BUILTIN_DATA,

@@ -60,7 +60,6 @@ rule figure_claims:
         surprisal=f"{RUN}/tables/surprisal.parquet",
         cohort_wd=f"{RUN}/tables/cohort_wd.parquet",
         records=[f"results/selection/{m}.json" for m in MODELS],
-        scores=[f"results/scores/{m}/{cohort_checkpoint(m)}.parquet" for m in MODELS],
     output:
         report(
             f"{RUN}/figures/{{figure}}.pdf",
@@ -93,13 +92,15 @@ rule summary_table:
         metrics=f"{RUN}/tables/metrics.parquet",
         surprisal=f"{RUN}/tables/surprisal.parquet",
         cohort_wd=f"{RUN}/tables/cohort_wd.parquet",
-        scores=[f"results/scores/{m}/{cohort_checkpoint(m)}.parquet" for m in MODELS],
         pairs=f"{RUN}/tables/pairs.parquet",
+        records=[f"results/selection/{m}.json" for m in MODELS],
+        differentiation=[f"results/scores/{m}/{cohort_checkpoint(m)}.differentiation.parquet" for m in MODELS],
     output:
         report(f"{RUN}/tables/summary.csv", caption="../report/summary.rst", category="Summary"),
     params:
         models=MODELS,
         main_percent=SELECTION["main_percent"],
+        claims=section("claims"),
         bootstrap={"n": EVALUATION["bootstrap"], "seed": EVALUATION["pairs_seed"]},
         code=code_fingerprint("summary_table.py"),
     log:
@@ -113,6 +114,28 @@ rule summary_table:
         runtime=20,
     script:
         "../workflow_scripts/summary_table.py"
+
+
+rule figure_verdicts:
+    input:
+        summary=f"{RUN}/tables/summary.csv",
+    output:
+        report(f"{RUN}/figures/claims.pdf", caption="../report/claims.rst", category="Summary"),
+    params:
+        data=data_label(),
+        margin_smallest=config["claims"]["smallest_effect"]["margin_nats"],
+        code=code_fingerprint("figure_verdicts.py"),
+    log:
+        log_path("figure_verdicts"),
+    benchmark: benchmark_path("figure_verdicts")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "../workflow_scripts/figure_verdicts.py"
 
 
 rule report:

@@ -13,12 +13,17 @@ from negdiff import evals, models
 from negdiff.corpus import word_pos_for_offsets
 from negdiff.data import encode_text, iter_windows
 from negdiff.evaluation import (
+    COHORT_WD_SCHEMA,
+    LAYER_COHORT,
     METRICS_SCHEMA,
     SURPRISAL_SCHEMA,
     Condition,
+    cohort_token_stream,
     cohort_wd,
     evaluate_conditions,
+    layer_cohort,
     prepare_eval_data,
+    selection_cohorts,
 )
 from negdiff.interventions import intervene, masks_from_selection
 from negdiff.scoring import wd_to_normal
@@ -335,9 +340,11 @@ def test_cohort_wd_matches_direct_capture(loaded, bos):
     bos_id = tok.bos_token_id if bos else None
     cohort = pl.DataFrame({"layer": [1, 0, 0, 1], "neuron": [3, 7, 2, 60]})
     n_ctx = WINDOW - (1 if bos else 0)  # stream tokens per window, as the dump rule passes it
-    got = cohort_wd(model, ids, cohort, window=n_ctx, stride=STRIDE, max_tokens=70, bos_token_id=bos_id,
-                    batch_size=3)
-    assert got.columns == ["layer", "neuron", "wd", "wd_neg", "wd_pos", "frac_negative"]
+    got = cohort_wd(model, ids, {"wn@1": cohort}, window=n_ctx, stride=STRIDE, max_tokens=70,
+                    bos_token_id=bos_id, batch_size=3)
+    assert got.columns == ["cohort", "layer", "neuron", "wd", "wd_neg", "wd_pos", "frac_negative"]
+    assert got.schema == pl.Schema(COHORT_WD_SCHEMA)
+    assert got["cohort"].unique().to_list() == ["wn@1"]
     assert got.select("layer", "neuron").rows() == [(0, 2), (0, 7), (1, 3), (1, 60)]
     # direct: every window alone, full forward, keep each token once
     acts = {0: [], 1: []}
@@ -355,3 +362,81 @@ def test_cohort_wd_matches_direct_capture(loaded, bos):
     ref0, ref1 = wd_to_normal(a0[:, [2, 7]]), wd_to_normal(a1[:, [3, 60]])
     for col in ("wd", "wd_neg", "wd_pos", "frac_negative"):
         np.testing.assert_allclose(got[col].to_numpy(), np.concatenate([ref0[col], ref1[col]]), rtol=1e-5, atol=1e-6)
+
+
+def test_cohort_wd_several_cohorts_equal_single_runs(loaded):
+    """One pass over several named cohorts (overlapping, empty, the layer cohort) gives, per cohort,
+    exactly the single-cohort result, in the given cohort order, each sorted by layer, neuron."""
+    model, tok = loaded
+    ids = encode_text(tok, TEXT).ids
+    kw = dict(window=WINDOW - 1, stride=STRIDE, max_tokens=80, bos_token_id=tok.bos_token_id, batch_size=4)
+    sel = _selection(model)
+    cohorts = selection_cohorts(sel, ["wn@1", "random@1", "layer0"])
+    cohorts["shares"] = pl.concat([cohorts["wn@1"].head(3), cohorts["random@1"].tail(2)]).select("layer", "neuron")
+    cohorts["none"] = sel.clear()
+    cohorts[LAYER_COHORT] = layer_cohort(models.n_layers(model), models.n_neurons(model), seed=0)
+    got = cohort_wd(model, ids, cohorts, **kw)
+    assert got.schema == pl.Schema(COHORT_WD_SCHEMA)
+    assert got["cohort"].unique(maintain_order=True).to_list() == ["wn@1", "random@1", "layer0", "shares", "layer"]
+    for name, coh in cohorts.items():
+        one = cohort_wd(model, ids, {name: coh}, **kw)
+        part = got.filter(pl.col("cohort") == name)
+        assert part.height == coh.height == one.height
+        assert part.equals(one), name
+        assert part.select("layer", "neuron").rows() == sorted(part.select("layer", "neuron").rows())
+    assert got.filter(pl.col("cohort") == LAYER_COHORT).height == models.n_layers(model) * models.n_neurons(model)
+    assert cohort_wd(model, ids, {}, **kw).schema == pl.Schema(COHORT_WD_SCHEMA)
+
+
+def test_cohort_wd_errors(llama):
+    model, tok = llama
+    ids = encode_text(tok, TEXT).ids
+    kw = dict(window=WINDOW - 1, stride=STRIDE, max_tokens=None, bos_token_id=tok.bos_token_id)
+    with pytest.raises(ValueError, match="'a' lacks column"):
+        cohort_wd(model, ids, {"a": pl.DataFrame({"layer": [0]})}, **kw)
+    with pytest.raises(ValueError, match="'b' has duplicate"):
+        cohort_wd(model, ids, {"a": pl.DataFrame({"layer": [0], "neuron": [1]}),
+                               "b": pl.DataFrame({"layer": [0, 0], "neuron": [1, 1]})}, **kw)
+    with pytest.raises(IndexError, match="'c' has"):
+        cohort_wd(model, ids, {"c": pl.DataFrame({"layer": [0], "neuron": [models.n_neurons(model)]})}, **kw)
+    with pytest.raises(ValueError, match="empty token stream"):
+        cohort_wd(model, ids[:0], {"a": pl.DataFrame({"layer": [0], "neuron": [1]})}, **kw)
+    sel = _selection(model)
+    with pytest.raises(ValueError, match=r"\['random@1#1'\] not in the selection"):
+        selection_cohorts(sel, ["wn@1", "random@1#1"])
+    # a set the selection record lists as empty gives an empty cohort
+    assert selection_cohorts(sel, ["wn@1", "random@1#1"], empty_sets=["random@1#1"])["random@1#1"].height == 0
+
+
+def test_layer_cohort_all_or_seeded_sample():
+    small = layer_cohort(3, 512, seed=0)
+    assert small.height == 3 * 512
+    assert small.filter(pl.col("layer") == 2)["neuron"].to_list() == list(range(512))
+    big = layer_cohort(2, 2000, seed=5)
+    for layer in (0, 1):
+        neu = big.filter(pl.col("layer") == layer)["neuron"].to_list()
+        assert len(neu) == 512 == len(set(neu)) and neu == sorted(neu) and 0 <= min(neu) and max(neu) < 2000
+    assert big.equals(layer_cohort(2, 2000, seed=5))  # seeded
+    assert not big.equals(layer_cohort(2, 2000, seed=6))
+    assert big.filter(pl.col("layer") == 0)["neuron"].to_list() != big.filter(pl.col("layer") == 1)["neuron"].to_list()
+    assert layer_cohort(2, 10, seed=0, size=4).height == 8
+    with pytest.raises(ValueError, match="size"):
+        layer_cohort(2, 10, seed=0, size=0)
+
+
+def test_cohort_token_stream_is_held_out(llama):
+    """Another split: its first cohort_wd_tokens tokens. The activation split itself: the tokens after
+    the first activations.max_tokens (the dumped ones). Too few left: an error naming the config keys."""
+    _, tok = llama
+    full = encode_text(tok, TEXT).ids
+    assert len(full) > 150
+    ev = {"ppl_split": "valid", "cohort_wd_tokens": 50}
+    ids, skip = cohort_token_stream(tok, TEXT, evaluation=ev, activations={"split": "train", "max_tokens": 100})
+    assert skip == 0 and np.array_equal(ids, full[:50])
+    ids, skip = cohort_token_stream(tok, TEXT, evaluation=ev, activations={"split": "valid", "max_tokens": 100})
+    assert skip == 100 and np.array_equal(ids, full[100:150])
+    with pytest.raises(ValueError, match=r"activations\.max_tokens=.*evaluation\.cohort_wd_tokens"):
+        cohort_token_stream(tok, TEXT, evaluation=ev, activations={"split": "valid", "max_tokens": len(full) - 49})
+    with pytest.raises(ValueError, match=r"evaluation\.cohort_wd_tokens=.*evaluation\.ppl_split='valid'"):
+        cohort_token_stream(tok, TEXT, evaluation={**ev, "cohort_wd_tokens": len(full) + 1},
+                            activations={"split": "train", "max_tokens": 100})

@@ -389,3 +389,61 @@ def test_masks_from_selection_drive_intervene(loaded):
             got = model(ids).logits
     assert not torch.equal(ref, got)
     assert _no_hooks(model)
+
+
+# ------------------------------------------------------------------------------------------ identity operations
+
+
+def _grid(dtype):
+    tiny = [0.0, -0.0, 1e-30, -1e-30, 1e-9, -1e-9]
+    return torch.cat([torch.linspace(-6.0, 6.0, 12001, dtype=dtype), torch.tensor(tiny, dtype=dtype)])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("arch", sorted(models.ARCHITECTURES))
+def test_identity_operations_agree_with_a_numerical_check(arch, dtype):
+    """For every (operation, nonlinearity) of the table: the derived rule says "identity" exactly when the
+    real operation, applied to every neuron on a dense grid of a in [-6, 6], leaves act(a) unchanged."""
+    act = models.ARCHITECTURES[arch].activation
+    a = _grid(dtype)
+    out = _torch_act(act, a)
+    everywhere = torch.ones(a.shape[-1], dtype=torch.bool)
+    for operation in I.OPERATIONS:
+        unchanged = torch.equal(I.apply_operation(a, out, operation, everywhere), out)
+        assert models.operation_is_identity(operation, act) == unchanged, (arch, act, operation)
+        assert (models.identity_reason(operation, act) is not None) == unchanged
+        assert (operation in models.identity_operations(arch)) == unchanged
+
+
+def test_identity_rules_name_every_operation_and_relu_reasons():
+    assert tuple(models.IDENTITY_RULES) == I.OPERATIONS
+    assert models.identity_operations("opt") == ("neg_zero", "sign_flip", "pos_relu")
+    assert all(models.identity_operations(a) == () for a in models.ARCHITECTURES if a != "opt")
+    assert models.identity_reason("neg_zero", "relu") == "relu(a) = 0 for a < 0, so neg_zero changes nothing"
+    assert models.identity_reason("sign_flip", "relu") == "relu(a) >= 0 for every a, so sign_flip changes nothing"
+    assert models.identity_reason("pos_relu", "relu") == "relu(a) = a for a > 0, so pos_relu changes nothing"
+    assert models.identity_reason("full", "relu") is None and models.identity_reason("neg_zero", "silu") is None
+    with pytest.raises(ValueError, match="expected one of neg_zero"):
+        models.operation_is_identity("halve", "relu")
+    with pytest.raises(ValueError, match="unknown nonlinearity 'tanh'"):
+        models.operation_is_identity("neg_zero", "tanh")
+
+
+def test_conditions_leave_out_exactly_the_identity_operations():
+    from negdiff import conditions as C
+
+    sel = {"percents": [1, 2], "main_percent": 1, "random_seeds": 2, "ppl_matched": {"enabled": True}}
+    ev = {"layer_group_size": 1, "operations": list(I.OPERATIONS), "layerwise_controls": True}
+    for cohort in (True, False):
+        every = C.conditions_for(sel, ev, 3, cohort=cohort)
+        # SiLU (llama): nothing is the identity, the conditions are the same as before
+        assert C.conditions_for(sel, ev, 3, cohort=cohort, identity_operations=models.identity_operations("llama")) == every
+        opt = C.conditions_for(sel, ev, 3, cohort=cohort, identity_operations=models.identity_operations("opt"))
+        assert opt == [c for c in every if c.intervention not in ("neg_zero", "sign_flip", "pos_relu")]
+        # a {operation: reason} mapping works the same
+        reasons = {op: models.identity_reason(op, "relu") for op in models.identity_operations("opt")}
+        assert C.conditions_for(sel, ev, 3, cohort=cohort, identity_operations=reasons) == opt
+    final = C.final_conditions(sel, ev, 3, identity_operations=models.identity_operations("opt"))
+    assert [c.name for c in final] == ["baseline", "full|wn@1|all", "pos_zero|wn@1|all"]
+    assert {c.intervention for c in C.final_conditions(sel, ev, 3)} == {"none", *I.OPERATIONS}
+    assert C.checkpoint_conditions(sel, ev, 3, identity_operations=("neg_zero",)) == [C.BASELINE]

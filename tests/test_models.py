@@ -214,3 +214,43 @@ def test_load_with_device_map(tiny_hf_model):
     with torch.no_grad(), models.capture_pre_activations(model, [0]) as cap:
         model(_ids())
     assert cap.pre_activation[0].shape == (2, 7, TINY_INTERMEDIATE)
+
+
+# ------------------------------------------------------------------------------------------ nonlinearity facts
+
+
+@pytest.mark.parametrize("name", sorted(models.NONLINEARITIES))
+def test_nonlinearity_facts_hold_numerically(name):
+    """Each recorded fact agrees with the torch nonlinearity transformers builds, on a dense grid."""
+    from transformers.activations import ACT2FN
+
+    rec = models.NONLINEARITIES[name]
+    assert rec.name == name and models.nonlinearity_spec(name) is rec
+    a = torch.cat([torch.linspace(-6.0, 6.0, 12001, dtype=torch.float64),
+                   torch.tensor([1e-30, -1e-30, 1e-9, -1e-9], dtype=torch.float64)])
+    y = ACT2FN[name](a)
+    neg, pos = a < 0, a > 0
+    assert rec.zero_at_zero == bool(ACT2FN[name](torch.zeros(1, dtype=torch.float64)).item() == 0)
+    assert rec.zero_below_zero == bool((y[neg] == 0).all())
+    assert rec.nonnegative == bool((y >= 0).all())
+    assert rec.identity_above_zero == bool((y[pos] == a[pos]).all())
+    assert rec.zero_above_zero == bool((y[pos] == 0).all())
+
+
+def test_every_table_nonlinearity_has_a_record():
+    assert {spec.activation for spec in models.ARCHITECTURES.values()} <= set(models.NONLINEARITIES)
+    with pytest.raises(ValueError, match="known: silu"):
+        models.nonlinearity_spec("tanh")
+
+
+@pytest.mark.parametrize("arch", ["llama", "opt"])
+def test_load_config_reads_the_architecture_without_weights(arch, tiny_hf_model, monkeypatch):
+    import transformers
+
+    def no_weights(*a, **k):
+        raise AssertionError("load_config must not load weights")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_weights)
+    load = {"path": str(tiny_hf_model(arch)), "revision": None, "dtype": "float32", "device_map": None,
+            "trust_remote_code": False}
+    assert models.arch_spec(models.load_config(**load)).name == arch

@@ -346,3 +346,35 @@ def test_matched_control_tolerance_is_a_fraction_of_the_wn_increase(tiny_hf_mode
     if rec["converged"]:
         assert abs(rec["ppl"] - rec["target_ppl"]) <= rec["band_ppl"] * (1 + 1e-9)
     assert chosen.height == rec["n_selected"] and len(rec["history"]) >= 1
+
+
+def test_matched_control_is_skipped_where_neg_zero_is_the_identity(tiny_hf_model, tmp_path, monkeypatch):
+    """ReLU (OPT): neg_zero changes nothing, so the WN perplexity is the baseline's and nothing is matched;
+    the model is not even loaded, the set is empty and the record says why."""
+    def no_load(*a, **k):
+        raise AssertionError("the model must not be loaded")
+
+    monkeypatch.setattr(models, "load_model", no_load)
+    scores = _scores({0: 40, 1: 40})
+    wn = S.select_wn(scores, 10)
+    load = {"path": str(tiny_hf_model("opt")), "revision": None, "dtype": "float32", "device_map": None,
+            "trust_remote_code": False}
+    chosen, rec = S.matched_control(load, scores, wn, text_path=tmp_path / "absent.txt", tokens=100, window=16,
+                                    stride=8, prepend_bos=True, tolerance=0.1, max_iter=4, hi=60.0)
+    reason = "relu(a) = 0 for a < 0, so neg_zero changes nothing"
+    assert rec == {"skipped": f"{reason}; no perplexity to match", "operation": "neg_zero", "nonlinearity": "relu"}
+    assert chosen.height == 0 and chosen.schema == pl.Schema(S.SET_SCHEMA)
+    assert S.selection_table({"wn@10": wn, "ppl_matched@10": chosen}).equals(S.selection_table({"wn@10": wn}))
+    assert S.identity_record("opt") == {
+        "architecture": "opt", "nonlinearity": "relu",
+        "identity_operations": {"neg_zero": reason,
+                                "sign_flip": "relu(a) >= 0 for every a, so sign_flip changes nothing",
+                                "pos_relu": "relu(a) = a for a > 0, so pos_relu changes nothing"},
+    }
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt_neox", "gpt2"])
+def test_search_runs_where_neg_zero_changes_something(arch):
+    assert S.ppl_matched_skip(arch) is None
+    rec = S.identity_record(arch)
+    assert rec["identity_operations"] == {} and rec["nonlinearity"] == models.ARCHITECTURES[arch].activation

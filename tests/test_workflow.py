@@ -131,6 +131,15 @@ def test_end_to_end_outputs(tiny_run):
     final = metrics.filter(pl.col("step") == 30)
     assert {"baseline", "neg_zero|wn@5|all", "neg_zero|random@5|all", "neg_zero|ppl_matched@5|all",
             "full|wn@5|all", "neg_zero|wn@5|single:1", "neg_zero|wn@5|cumulative:0"} <= set(final["condition"])
+    # ReLU (tiny-opt): neg_zero, sign_flip and pos_relu are the identity, so never evaluated nor searched for
+    opt_ops = {c.partition("|")[0] for c in metrics.filter(pl.col("model") == "tiny-opt")["condition"].to_list()}
+    assert opt_ops == {"baseline", "full", "pos_zero"}
+    opt_rec = json.loads((res / "selection" / "tiny-opt.json").read_text())
+    assert opt_rec["nonlinearity"] == "relu" and list(opt_rec["identity_operations"]) == ["neg_zero", "sign_flip", "pos_relu"]
+    assert opt_rec["ppl_matched"]["skipped"].startswith("relu(a) = 0 for a < 0, so neg_zero changes nothing")
+    assert opt_rec["sets"]["ppl_matched@5"]["n_neurons"] == 0
+    llama_rec = json.loads((res / "selection" / "tiny-llama.json").read_text())
+    assert llama_rec["nonlinearity"] == "silu" and llama_rec["identity_operations"] == {} and "m" in llama_rec["ppl_matched"]
     assert set(metrics["suite"]) == {"ppl", "blimp", "tse", "nonsyntactic"}
     assert sorted(metrics["step"].unique().to_list()) == [0, 8, 16, 30]
     cfg = _validate(yaml.safe_load(TINY.read_text()))

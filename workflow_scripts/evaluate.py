@@ -4,12 +4,22 @@ import json
 
 import polars as pl
 
-from negdiff.conditions import checkpoint_step, conditions_for
+from negdiff.conditions import checkpoint_step, conditions_for, random_replicates
 from negdiff.corpus import load_suite, sample_pairs
-from negdiff.data import encode_text, read_text
-from negdiff.evaluation import cohort_wd, evaluate_conditions, prepare_eval_data
+from negdiff.data import read_text
+from negdiff.evaluation import (
+    LAYER_COHORT,
+    LAYER_COHORT_SIZE,
+    cohort_token_stream,
+    cohort_wd,
+    evaluate_conditions,
+    layer_cohort,
+    prepare_eval_data,
+    selection_cohorts,
+)
 from negdiff.io import write_parquet
-from negdiff.models import load_model, n_layers
+from negdiff.models import load_model, n_layers, n_neurons
+from negdiff.models import arch_spec, identity_operations, identity_reason
 from negdiff.pos import spacy_pos_tagger
 from negdiff.runtime import job
 from negdiff.tokenizer import bos_token_id
@@ -32,7 +42,14 @@ with job(snakemake) as log:
         }
         log.info("pairs: %s", {k: len(v) for k, v in suites.items()})
     model, tokenizer = load_model(**p.load, device=p.device)
-    conditions = conditions_for(p.selection, cfg, n_layers(model), cohort=p.cohort)
+    # operations that change nothing on this nonlinearity (on ReLU: neg_zero, sign_flip, pos_relu) are not run
+    spec = arch_spec(model)
+    identity = {op: identity_reason(op, spec.activation) for op in identity_operations(spec)}
+    conditions = conditions_for(p.selection, cfg, n_layers(model), cohort=p.cohort, identity_operations=identity)
+    left_out = [c.name for c in conditions_for(p.selection, cfg, n_layers(model), cohort=p.cohort) if c not in conditions]
+    if left_out:
+        log.info("%s (%s): %d conditions left out, their operation is the identity (%s): %s", spec.name,
+                 spec.activation, len(left_out), "; ".join(identity.values()), left_out)
     log.info("%d conditions: %s", len(conditions), [c.name for c in conditions])
     text = (lambda key: None) if pairs_job else (lambda key: read_text(snakemake.input[key]))
     data = prepare_eval_data(
@@ -56,11 +73,24 @@ with job(snakemake) as log:
         names = ("metrics", "pairs")
     else:
         names = ("metrics", "surprisal", "cohort_wd")
-        cohort_stream = encode_text(tokenizer, read_text(snakemake.input.cohort_text), max_tokens=cfg["cohort_wd_tokens"])
+        # held-out tokens (evaluation.ppl_split), disjoint from the dumped ones that selected the sets
+        cohort_ids, skip = cohort_token_stream(
+            tokenizer, read_text(snakemake.input.cohort_text), evaluation=cfg, activations=p.activations
+        )
+        if skip:
+            log.info("cohort WD: evaluation.ppl_split == activations.split (%r): skipped the first %d tokens "
+                     "(activations.max_tokens, the dumped ones)", cfg["ppl_split"], skip)
+        log.info("cohort WD on %d tokens %d.. of the %r text", len(cohort_ids), skip, cfg["ppl_split"])
+        cohorts = selection_cohorts(
+            selection, [p.main_set] + random_replicates(p.selection, p.selection["main_percent"]), empty
+        )
+        cohorts[LAYER_COHORT] = layer_cohort(n_layers(model), n_neurons(model), seed=p.selection["seed"])
+        log.info("cohorts %s; %r: up to %d neurons per layer drawn with seed selection.seed=%d",
+                 {k: v.height for k, v in cohorts.items()}, LAYER_COHORT, LAYER_COHORT_SIZE, p.selection["seed"])
         tables["cohort_wd"] = cohort_wd(
             model,
-            cohort_stream.ids,
-            selection.filter(pl.col("set") == p.main_set),
+            cohort_ids,
+            cohorts,
             window=cfg["window"] - cfg["prepend_bos"],
             stride=cfg["stride"],
             max_tokens=cfg["cohort_wd_tokens"],

@@ -2,7 +2,7 @@ import json
 
 import polars as pl
 
-from negdiff import claims
+from negdiff import claim_plots as claims
 from negdiff.runtime import job
 from negdiff.stats import merge_replicates
 
@@ -12,7 +12,8 @@ with job(snakemake) as log:
     # random controls drawn with several seeds are plotted as their seed mean
     metrics = merge_replicates(pl.read_parquet(snakemake.input.metrics), ["value", "margin"])
     records = {m: json.loads(open(f).read()) for m, f in zip(p.models, snakemake.input.records)}
-    ppl_m = {m: r["ppl_matched"]["m"] for m, r in records.items() if r.get("ppl_matched")}
+    # a skipped search (neg_zero is the identity, e.g. ReLU) has no m and no ppl_matched results
+    ppl_m = {m: r["ppl_matched"]["m"] for m, r in records.items() if (r.get("ppl_matched") or {}).get("m") is not None}
     n_pairs = metrics.filter((pl.col("condition") == "baseline") & (pl.col("level") == "overall"))
     n_label = ", ".join(
         f"{row['suite']} n={row['n']}" for row in n_pairs.unique(["suite"]).sort("suite").iter_rows(named=True)

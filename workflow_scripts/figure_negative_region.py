@@ -1,6 +1,6 @@
 import polars as pl
 
-from negdiff.figures import plot_negative_region
+from negdiff.plots import plot_negative_region
 from negdiff.runtime import job
 
 with job(snakemake) as log:

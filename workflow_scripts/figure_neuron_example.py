@@ -3,7 +3,7 @@ import polars as pl
 from negdiff.activations import ActivationReader
 from negdiff.corpus import word_pos_for_offsets
 from negdiff.data import read_text
-from negdiff.figures import plot_neuron_example
+from negdiff.plots import plot_neuron_example
 from negdiff.pos import spacy_pos_tagger
 from negdiff.runtime import job
 from negdiff.scoring import md_pairs, pair_distances

@@ -2,8 +2,9 @@ import polars as pl
 
 from negdiff.conditions import random_replicates, set_name
 from negdiff.io import write_json, write_parquet
+from negdiff.models import load_config
 from negdiff.runtime import job
-from negdiff.selection import counts_per_layer, select_random, select_wn, selection_table
+from negdiff.selection import counts_per_layer, identity_record, select_random, select_wn, selection_table
 
 with job(snakemake) as log:
     p = snakemake.params
@@ -25,7 +26,12 @@ with job(snakemake) as log:
             for name, df in sets.items()
         },
         "ppl_matched": None,
+        # nonlinearity and the operations that are the identity on it ({op: reason}), from the config alone
+        **identity_record(load_config(**p.load)),
     }
+    if record["identity_operations"]:
+        log.info("%s: identity operations (their conditions are not evaluated): %s",
+                 record["nonlinearity"], record["identity_operations"])
     if cfg["ppl_matched"]["enabled"]:
         from negdiff.selection import matched_control
 
@@ -51,7 +57,11 @@ with job(snakemake) as log:
             "n_neurons": chosen.height,
             "counts_per_layer": counts_per_layer(chosen),
         }
-        log.info("ppl-matched search: %s", {k: v for k, v in search.items() if k != "history"})
+        if "skipped" in search:  # neg_zero is the identity here: an empty set, never evaluated
+            record["sets"][set_name("ppl_matched", cfg["main_percent"])]["skipped"] = search["skipped"]
+            log.info("ppl-matched search skipped: %s", search["skipped"])
+        else:
+            log.info("ppl-matched search: %s", {k: v for k, v in search.items() if k != "history"})
     missing = sorted(set(p.sets) - set(sets))
     if missing:
         raise RuntimeError(f"selection did not produce the planned sets {missing}")

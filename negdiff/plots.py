@@ -16,7 +16,7 @@ from negdiff.io import atomic_path  # noqa: E402
 ACTIVATION_OF = {"llama": "SiLU", "mistral": "SiLU", "qwen2": "SiLU", "qwen3": "SiLU", "gpt_neox": "GELU", "gpt2": "GELU", "opt": "ReLU"}
 
 
-def _save(fig, out: str | Path) -> None:
+def save_pdf(fig, out: str | Path) -> None:
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="pdf", bbox_inches="tight")
     plt.close(fig)
@@ -112,7 +112,7 @@ def plot_neuron_example(
         f"{model} ({checkpoint}), layer {layer}, neuron {neuron}: top-WD neuron of the layer, WD={wd:.3f}\n"
         f"data: {data_label}"
     )
-    _save(fig, out)
+    save_pdf(fig, out)
     return rows
 
 
@@ -165,5 +165,5 @@ def plot_negative_region(
     ax_neg.legend(fontsize=8, loc="lower left")
     fig.suptitle(f"Negative region of Wasserstein neurons; data: {data_label}")
     fig.tight_layout()
-    _save(fig, out)
+    save_pdf(fig, out)
     return pl.concat(summaries) if summaries else pl.DataFrame()
