@@ -223,7 +223,7 @@ def _check_finite(name: str, layer: int, values: torch.Tensor, batch: list[Windo
             )
 
 
-def _recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, layers: list[int], batch_size: int,
+def recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, layers: list[int], batch_size: int,
                       bos_token_id: int | None, n_target: int, capture_mlp_input: bool,
                       bar=None) -> Iterator[tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], list]]:
     """One forward per batch of windows; yields ``(pre_activation, mlp_input, spans)`` per batch.
@@ -298,7 +298,7 @@ def _recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, laye
 
 def _row_tensors(pre: dict[int, torch.Tensor], mlp: dict[int, torch.Tensor], dtype: torch.dtype,
                  rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """A batch's shard tensors (from _recorded_batches), or only its ``rows``, in the dump dtype, on the
+    """A batch's shard tensors (from recorded_batches), or only its ``rows``, in the dump dtype, on the
     model's device."""
     def pick(t):
         return t if rows is None else t[rows.to(t.device)]
@@ -309,7 +309,7 @@ def _row_tensors(pre: dict[int, torch.Tensor], mlp: dict[int, torch.Tensor], dty
 
 
 def _index_rows(ids: np.ndarray, offsets: np.ndarray, spans: list) -> dict[str, torch.Tensor]:
-    """token_ids, offsets and position of a batch's recorded tokens (spans from _recorded_batches)."""
+    """token_ids, offsets and position of a batch's recorded tokens (spans from recorded_batches)."""
     return {
         "token_ids": torch.from_numpy(np.concatenate([ids[a:z] for a, z, _ in spans])),
         "offsets": torch.from_numpy(np.concatenate([offsets[a:z] for a, z, _ in spans])),
@@ -438,7 +438,7 @@ def dump_activations(
     def batches(k):  # pass k; MLP inputs are only needed (for the shards or the sample) in pass 0
         bar = progress_bar(f"dump {out_dir.name}" + (f" (pass {k + 1}/{passes})" if passes > 1 else ""))
         try:
-            yield from _recorded_batches(model, ids, windows, layers=layers, batch_size=batch_size,
+            yield from recorded_batches(model, ids, windows, layers=layers, batch_size=batch_size,
                                          bos_token_id=bos_token_id, n_target=n_target,
                                          capture_mlp_input=capture_mlp_input and k == 0, bar=bar)
         finally:

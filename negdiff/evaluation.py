@@ -640,8 +640,8 @@ def _check_cohort(name: str, cohort: pl.DataFrame, n_layers: int, n_neu: int) ->
 def _capture_columns(model, ids: np.ndarray, cols: dict[int, np.ndarray], *, window: int, stride: int,
                      bos_token_id: int | None, batch_size: int) -> dict[int, np.ndarray]:
     """Float32 pre-activations [T, k] of the neurons ``cols[layer]`` over every stream token, one forward
-    per batch of windows (:func:`negdiff.activations._recorded_batches`, as the dump records them)."""
-    from negdiff.activations import _recorded_batches
+    per batch of windows (:func:`negdiff.activations.recorded_batches`, as the dump records them)."""
+    from negdiff.activations import recorded_batches
     from negdiff.data import iter_windows
 
     layers = sorted(cols)
@@ -651,7 +651,7 @@ def _capture_columns(model, ids: np.ndarray, cols: dict[int, np.ndarray], *, win
     was_training = model.training
     model.eval()
     try:
-        for pre, _, _ in _recorded_batches(model, ids, iter_windows(len(ids), int(window), int(stride)),
+        for pre, _, _ in recorded_batches(model, ids, iter_windows(len(ids), int(window), int(stride)),
                                            layers=layers, batch_size=batch_size, bos_token_id=bos_token_id,
                                            n_target=len(ids), capture_mlp_input=False):
             with torch.inference_mode():  # kept in the model dtype until the end: half the memory of float32

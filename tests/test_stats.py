@@ -6,7 +6,7 @@ import pytest
 from scipy import stats as sps
 
 from negdiff.conditions import parse_set, random_replicates, selection_sets, set_family, set_name
-from negdiff.stats import family_condition, merge_replicates, pair_arrays, paired_bootstrap
+from negdiff.stats import Resampler, family_condition, merge_replicates, paired_bootstrap
 
 
 def test_set_names_with_replicates():
@@ -81,12 +81,52 @@ def test_identical_conditions_give_a_zero_width_interval():
     assert est == low == high == 0
 
 
-def test_pair_arrays_align_by_pair_index():
-    t = pl.DataFrame({
-        "model": ["m"] * 6, "checkpoint": ["c"] * 6, "suite": ["blimp"] * 6,
-        "condition": ["baseline"] * 3 + ["x"] * 3, "pair": [2, 0, 1, 0, 1, 2],
-        "correct": [True, False, True, True, True, False],
-    })
-    out = pair_arrays(t, "m", "c", "blimp", ["baseline", "x"])
-    assert out["baseline"].tolist() == [0.0, 1.0, 1.0] and out["x"].tolist() == [1.0, 1.0, 0.0]
-    assert pair_arrays(t, "m", "c", "blimp", ["missing"]) is None
+def test_stratified_resamples_keep_every_stratum_size():
+    strata = np.array(["a"] * 5 + ["b"] * 3 + ["c"] * 12)
+    rs = Resampler({"s": strata}, n_boot=50, seed=1)
+    seen = []
+    rs.distribution(lambda d: seen.append(d.weights["s"]) or np.zeros(len(d.weights["s"])))
+    w = np.concatenate(seen)
+    assert w.shape == (50, 20)
+    for label, size in (("a", 5), ("b", 3), ("c", 12)):
+        assert (w[:, strata == label].sum(axis=1) == size).all()
+    # a stratum's units are drawn only from that stratum, and not always all of them once
+    assert (w[:, strata == "a"] != 1).any()
+
+
+def test_stratified_interval_equals_scipy_with_one_stratum_and_is_narrower_with_strata():
+    rng = np.random.default_rng(0)
+    n = 600
+    group = np.repeat([0, 1, 2], n // 3)
+    # strata with very different accuracies: stratification removes the between-stratum variance
+    x = (rng.random(n) < np.array([0.95, 0.5, 0.1])[group]).astype(float)
+    one = Resampler({"s": np.zeros(n)}, n_boot=4000, seed=0).interval(lambda d: d.mean("s", x))
+    ref = sps.bootstrap((x,), lambda a, axis=-1: a.mean(axis=axis), vectorized=True, n_resamples=4000,
+                        method="percentile", random_state=np.random.default_rng(5))
+    assert one.low == pytest.approx(ref.confidence_interval.low, abs=0.01)
+    assert one.high == pytest.approx(ref.confidence_interval.high, abs=0.01)
+    strat = Resampler({"s": group}, n_boot=4000, seed=0).interval(lambda d: d.mean("s", x))
+    assert strat.estimate == pytest.approx(x.mean()) and strat.half_width < 0.85 * one.half_width
+    # the stratified sd is the analytic one: sqrt(sum_g n_g p_g (1 - p_g)) / n
+    p = np.array([x[group == g].mean() for g in range(3)])
+    sd = np.sqrt(((n // 3) * p * (1 - p)).sum()) / n
+    assert strat.half_width == pytest.approx(1.96 * sd, rel=0.1)
+
+
+def test_seed_level_resampling_carries_the_seed_spread():
+    """Per-seed values differ by a constant; pairs are identical: the interval is the seeds' alone."""
+    n, k = 200, 5
+    base = (np.random.default_rng(2).random(n) < 0.7).astype(float)
+    offsets = np.array([0.0, 0.1, 0.2, 0.3, 0.4])
+    v = np.stack([np.clip(base + o, 0, 1.4) for o in offsets])  # k x n
+    rs = Resampler({"s": np.zeros(n)}, {"random@1": k}, n_boot=4000, seed=0)
+    iv = rs.interval(lambda d: d.seed_mean("s", "random@1", v) - d.mean("s", base))
+    assert iv.estimate == pytest.approx((v.mean(axis=1) - base.mean()).mean())
+    # the seed part alone: the bootstrap of a mean over k values
+    seeds_only = Resampler({"s": np.zeros(n)}, {"random@1": k}, n_boot=4000, seed=0)
+    per_seed = v.mean(axis=1) - base.mean()
+    s_iv = seeds_only.interval(lambda d: np.take_along_axis(np.broadcast_to(per_seed, (len(d.seeds["random@1"]), k)),
+                                                            d.seeds["random@1"], axis=1).mean(axis=1))
+    assert iv.half_width >= 0.9 * s_iv.half_width > 0
+    with pytest.raises(ValueError, match="seed rows"):
+        rs.interval(lambda d: d.seed_mean("s", "random@1", v[:3]))
