@@ -5,8 +5,9 @@ resampling units of :class:`negdiff.stats.Resampler`:
 
 - :class:`PairData`: per-pair correctness and log-prob margins of one model, every suite's pairs in
   pair order, with the pair's paradigm / template as its stratum. A random control is a ``[k, n]``
-  array (one row per seed, in replicate order ``random@p``, ``random@p#1``, ...); any other condition
-  is ``[1, n]``. The same pair index means the same pair at every checkpoint, so checkpoints compare
+  array (one row per seed, in replicate order ``random@p``, ``random@p#1``, ...), its seeds drawn as one
+  family per condition family (the same draw at every checkpoint and suite); any other condition is
+  ``[1, n]``. The same pair index means the same pair at every checkpoint, so checkpoints compare
   paired, as conditions do.
 - :func:`surprisal_blocks`: per-window sums and counts of excess surprisal (ablated − baseline, nats)
   by POS class, windows being blocks of consecutive stream tokens.
@@ -37,7 +38,7 @@ class PairData:
     model: str
     strata: dict[str, np.ndarray] = field(default_factory=dict)  # suite -> [n] group labels
     values: dict[tuple, np.ndarray] = field(default_factory=dict)  # (what, suite, ck, cond) -> [k, n]
-    seeds: dict[str, int] = field(default_factory=dict)  # random set family -> number of seeds
+    seeds: dict[str, int] = field(default_factory=dict)  # random condition family -> number of seeds
 
     @classmethod
     def from_table(cls, pairs: pl.DataFrame, model: str) -> "PairData":
@@ -62,10 +63,10 @@ class PairData:
                 out.values[("correct", suite, ck, fam)] = g["correct"].cast(pl.Float64).to_numpy().reshape(k, n)
                 out.values[("margin", suite, ck, fam)] = g["margin"].cast(pl.Float64).to_numpy().reshape(k, n)
                 if "|" in fam and parse_set(fam.split("|")[1])[0] == "random":
-                    fam_set = set_family(fam.split("|")[1])
-                    if out.seeds.setdefault(fam_set, k) != k:
-                        raise ValueError(f"pairs table, {model}: {fam_set} has {k} seeds in {ck} {suite}, "
-                                         f"{out.seeds[fam_set]} elsewhere")
+                    # seeds are drawn per condition family (a layer-group control may have fewer seeds)
+                    if out.seeds.setdefault(fam, k) != k:
+                        raise ValueError(f"pairs table, {model}: {fam} has {k} seeds in {ck} {suite}, "
+                                         f"{out.seeds[fam]} elsewhere")
         return out
 
     def has(self, suite: str, checkpoint: str, condition: str) -> bool:
@@ -77,9 +78,8 @@ class PairData:
     def mean(self, d: Draw, what: str, suite: str, checkpoint: str, condition: str) -> np.ndarray:
         """[B] mean ``what`` (correct / margin) of ``condition`` over the drawn pairs (and seeds)."""
         v = self.values[(what, suite, checkpoint, condition)]
-        set_ = condition.split("|")[1] if "|" in condition else ""
-        if set_ and parse_set(set_)[0] == "random":
-            return d.seed_mean(suite, set_family(set_), v)
+        if condition in self.seeds:
+            return d.seed_mean(suite, condition, v)
         return d.mean(suite, v[0])
 
 

@@ -19,7 +19,6 @@ import polars as pl
 
 from negdiff.claim_data import PairData
 from negdiff.claim_tables import final_checkpoints, main_conditions
-from negdiff.conditions import set_name
 from negdiff.stats import Interval, Resampler
 
 # smallest effects of interest (config ``claims.smallest_effect``), by measure
@@ -165,8 +164,7 @@ def pair_finding(ctx: Context, metric: str, stat: Callable, items: list[tuple[st
 
 def seeds_note(ctx: Context) -> tuple[str, float | None]:
     """Note and sd over seeds (points) of the random control's BLiMP drop at the final checkpoint."""
-    fam = set_name("random", ctx.main_percent)
-    k = ctx.pairs.seeds.get(fam, 0)
+    k = ctx.pairs.seeds.get(ctx.conds["random"], 0)
     sd = None
     if k and ctx.final and ctx.pairs.has("blimp", ctx.final, ctx.conds["random"]):
         base = ctx.pairs.values[("correct", "blimp", ctx.final, "baseline")][0].mean()
