@@ -62,6 +62,12 @@ def _vs_random(ctx: Context, suite: str, label: str) -> Finding:
     return f
 
 
+def matched_na(ctx: Context) -> str | None:
+    """Why a claim against the perplexity-matched set does not apply (no checkpoint, neg_zero is the
+    identity, the control did not match), or None."""
+    return ("no checkpoint" if ctx.final is None else None) or neg_zero_reason(ctx) or matched_reason(ctx)
+
+
 @claim("C1", "neg_zero on the WNs drops BLiMP accuracy more than on random neurons (same count per layer)")
 def c1(ctx: Context) -> Finding:
     return _vs_random(ctx, "blimp", "BLiMP")
@@ -76,9 +82,8 @@ def c9(ctx: Context) -> Finding:
 def c2(ctx: Context) -> Finding:
     metric = "BLiMP drop (points): wn − ppl_matched"
     ck, c = ctx.final, ctx.conds
-    reason = ("no checkpoint" if ck is None else None) or neg_zero_reason(ctx) or matched_reason(ctx)
-    if reason:
-        return Finding(metric, "accuracy_points", na=reason, note=matched_note(ctx))
+    if matched_na(ctx):
+        return Finding(metric, "accuracy_points", na=matched_na(ctx), note=matched_note(ctx))
     return pair_finding(ctx, metric, lambda d, w: drop(ctx, d, w, "blimp", ck, c["wn"]) - drop(ctx, d, w, "blimp", ck, c["ppl_matched"]),
                         [("blimp", ck, c["wn"]), ("blimp", ck, c["ppl_matched"])], matched_note(ctx),
                         lambda d, w: (drop(ctx, d, w, "blimp", ck, c["wn"]), drop(ctx, d, w, "blimp", ck, c["ppl_matched"])))
@@ -88,9 +93,8 @@ def c2(ctx: Context) -> Finding:
 def c3(ctx: Context) -> Finding:
     metric = "interaction (points): (wn BLiMP − wn non-syn) − (matched BLiMP − matched non-syn) drops"
     ck, c = ctx.final, ctx.conds
-    reason = ("no checkpoint" if ck is None else None) or neg_zero_reason(ctx) or matched_reason(ctx)
-    if reason:
-        return Finding(metric, "accuracy_points", na=reason, note=matched_note(ctx))
+    if matched_na(ctx):
+        return Finding(metric, "accuracy_points", na=matched_na(ctx), note=matched_note(ctx))
 
     def gap(d, w, method):
         return drop(ctx, d, w, "blimp", ck, c[method]) - drop(ctx, d, w, "nonsyntactic", ck, c[method])
@@ -194,7 +198,7 @@ def c6(ctx: Context) -> Finding:
 def c4(ctx: Context) -> Finding:
     metric = "difference in differences (nats): wn (function − content) − matched (function − content) excess surprisal"
     ck, c = ctx.final, ctx.conds
-    reason = ("no checkpoint" if ck is None else None) or neg_zero_reason(ctx) or matched_reason(ctx)
+    reason = matched_na(ctx)
     if reason is None and (ctx.surprisal is None or ctx.surprisal.height == 0):
         reason = "no surprisal table"
     blocks = None if reason else surprisal_blocks(ctx.surprisal, ctx.model, ck, [c["wn"], c["ppl_matched"]], ctx.block_tokens)
