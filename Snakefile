@@ -37,6 +37,7 @@ localrules:
     figure_neuron_example,
     figure_negative_region,
     figure_claims,
+    figure_verdicts,
     summary_table,
     report,
 

@@ -58,8 +58,9 @@ class PairData:
             n = first.height
             for (ck, fam), g in s.group_by(["checkpoint", "family"], maintain_order=True):
                 k = g["replicate"].n_unique()
-                if g.height != k * n:
-                    raise ValueError(f"pairs table, {model} {ck} {suite} {fam}: {g.height} rows, expected {k} x {n} pairs")
+                if g.height != k * n or not (g["pair"].to_numpy().reshape(k, n) == first["pair"].to_numpy()).all():
+                    raise ValueError(f"pairs table, {model} {ck} {suite} {fam}: {g.height} rows, expected the same "
+                                     f"{n} pairs for each of {k} seeds")
                 out.values[("correct", suite, ck, fam)] = g["correct"].cast(pl.Float64).to_numpy().reshape(k, n)
                 out.values[("margin", suite, ck, fam)] = g["margin"].cast(pl.Float64).to_numpy().reshape(k, n)
                 if "|" in fam and parse_set(fam.split("|")[1])[0] == "random":

@@ -146,7 +146,7 @@ def test_jobs_go_through_sbatch(runs):
     assert rules == {
         "make_corpus": 1, "train_tokenizer": 1, "train_model": n_models,
         FAILING_RULE: 2 * n_models,  # attempt 1 fails, attempt 2 succeeds
-        "score_neurons": n_models, "select_neurons": n_models,
+        "score_neurons": n_models, "differentiation": n_models, "select_neurons": n_models,
         # checkpoints step0, step8, step16, step30 of each model, a pair job and a text job each
         "evaluate_pairs": 4 * n_models, "evaluate_text": 4 * n_models,
     }, rules
