@@ -120,9 +120,10 @@ def matched_reason(ctx: Context) -> str | None:
     if pm.get("skipped"):
         return f"no perplexity-matched control: {pm['skipped']}"
     if not pm.get("converged"):
-        return (f"control not matched: perplexity {pm.get('ppl', float('nan')):.4g} vs target "
-                f"{pm.get('target_ppl', float('nan')):.4g} (tolerance {pm.get('tolerance', float('nan')):g}): "
-                f"{pm.get('reason', '')}")
+        band = pm.get("band_ppl", pm.get("tolerance", float("nan")) * pm.get("target_ppl", float("nan")))
+        base = f", baseline {pm['baseline_ppl']:.6g}" if "baseline_ppl" in pm else ""
+        return (f"control not matched: perplexity {pm.get('ppl', float('nan')):.6g} vs target "
+                f"{pm.get('target_ppl', float('nan')):.6g} ± {band:.3g}{base} ({pm.get('reason', '')})")
     return None
 
 
@@ -130,8 +131,9 @@ def matched_note(ctx: Context) -> str:
     pm = (ctx.record or {}).get("ppl_matched") or {}
     if "m" not in pm:
         return ""
-    return (f"matched set m = {pm['m']:g}% ({pm.get('n_selected')} neurons): perplexity {pm['ppl']:.4g} "
-            f"vs target {pm['target_ppl']:.4g}")
+    state = "matched" if pm.get("converged") else "NOT matched"
+    return (f"ppl-matched set m = {pm['m']:g}% ({pm.get('n_selected')} neurons), {state}: perplexity "
+            f"{pm['ppl']:.6g} vs target {pm['target_ppl']:.6g}")
 
 
 def _missing(ctx: Context, items: list[tuple[str, str, str]]) -> str | None:

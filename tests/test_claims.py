@@ -110,7 +110,7 @@ def test_pair_claims_hold_with_a_planted_effect():
     # C3 is the interaction of the two gaps; both simple effects are in the note
     c3 = got["C3"]
     assert c3["diff"] == pytest.approx(c3["value"] - c3["control"]) and "ppl_matched nonsyntactic drop" in c3["note"]
-    assert "perplexity 10 vs target 10.2" in got["C2"]["note"]
+    assert "matched: perplexity 10 vs target 10.2" in got["C2"]["note"]
 
 
 def test_pair_claims_absent_under_a_planted_null_with_many_pairs():

@@ -84,6 +84,7 @@ def test_dry_run_api_plans_default_dag(tmp_path):
         "train_model": 3,
         "dump_activations": 3,
         "score_neurons": 3,
+        "differentiation": 3,
         "figure_neuron_example": 1,
         "figure_negative_region": 1,
         "select_neurons": 3,
@@ -93,6 +94,7 @@ def test_dry_run_api_plans_default_dag(tmp_path):
         "collect_evals": 1,
         "figure_claims": 6,
         "summary_table": 1,
+        "figure_verdicts": 1,
         "report": 1,
         "all": 1,
     }
@@ -118,15 +120,20 @@ def test_end_to_end_outputs(tiny_run):
     wf = tiny_run
     res = wf / "results"
     figures = ["neuron_example", "negative_region", "ablation", "phenomena", "pos_surprisal", "layerwise",
-               "training_dynamics", "dissociation"]
+               "training_dynamics", "dissociation", "claims"]
     for fig in figures:
         data = (res / "figures" / f"{fig}.pdf").read_bytes()
         assert data.startswith(b"%PDF") and len(data) > 5000, fig
     report = (res / "report.html").read_text(errors="replace")
     assert report.lstrip().lower().startswith("<!doctype html") and "summary.csv" in report
     summary = pl.read_csv(res / "tables" / "summary.csv")
-    assert set(summary["claim_id"]) == {f"C{k}" for k in range(1, 10)}
-    assert summary.height == 9 * 3
+    assert set(summary["claim_id"]) == {f"C{k}" for k in (1, 2, 3, 4, 6, 7, 8, 9)} | {"C5a", "C5b", "C5c"}
+    assert summary.height == 11 * 3
+    assert set(summary["verdict"]) <= {"holds", "absent", "inconclusive", "n/a"} and summary["reason"].is_not_null().all()
+    # the ReLU model's neg_zero claims do not apply, with the reason
+    opt = summary.filter((pl.col("model") == "tiny-opt") & ~pl.col("claim_id").is_in(["C7", "C8"]))
+    assert (opt["verdict"] == "n/a").all() and opt["reason"].str.contains("relu").all()
+    assert "claims.pdf" in report
     metrics = pl.read_parquet(res / "tables" / "metrics.parquet")
     final = metrics.filter(pl.col("step") == 30)
     assert {"baseline", "neg_zero|wn@5|all", "neg_zero|random@5|all", "neg_zero|ppl_matched@5|all",
@@ -169,13 +176,13 @@ def _dry_run_with(wf: Path, tmp_path: Path, patch: dict) -> Counter:
 
 
 EVAL_BOTH = {"evaluate_pairs": 12, "evaluate_text": 12}
-EVAL_DOWNSTREAM = {"collect_evals": 1, "figure_claims": 6, "summary_table": 1, "report": 1, "all": 1}
+EVAL_DOWNSTREAM = {"collect_evals": 1, "figure_claims": 6, "summary_table": 1, "figure_verdicts": 1, "report": 1, "all": 1}
 
 
 def test_rerun_after_scoring_change_is_exactly_downstream(tiny_run, tmp_path):
     planned = _dry_run_with(tiny_run, tmp_path, {"scoring": {"mode": "sample"}})
     assert planned == {
-        "score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
+        "score_neurons": 3, "differentiation": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
         "select_neurons": 3, **EVAL_BOTH, **EVAL_DOWNSTREAM,
     }
 
@@ -198,7 +205,7 @@ def test_rerun_after_eval_only_change_is_evals_and_figures(tiny_run, tmp_path, p
 
 def test_rerun_after_bootstrap_change_is_summary_only(tiny_run, tmp_path):
     planned = _dry_run_with(tiny_run, tmp_path, {"evaluation": {"bootstrap": 500}})
-    assert planned == {"summary_table": 1, "report": 1, "all": 1}
+    assert planned == {"summary_table": 1, "figure_verdicts": 1, "report": 1, "all": 1}
 
 
 def test_rerun_after_selection_change(tiny_run, tmp_path):
@@ -209,8 +216,8 @@ def test_rerun_after_selection_change(tiny_run, tmp_path):
 def test_rerun_after_one_model_change_touches_only_that_model(tiny_run, tmp_path):
     planned = _dry_run_with(tiny_run, tmp_path, {"models": {"tiny-opt": {"hidden_size": 48}}})
     assert planned == {
-        "train_model": 1, "dump_activations": 1, "score_neurons": 1, "figure_negative_region": 1,
-        "select_neurons": 1, "evaluate_pairs": 4, "evaluate_text": 4, **EVAL_DOWNSTREAM,
+        "train_model": 1, "dump_activations": 1, "score_neurons": 1, "differentiation": 1,
+        "figure_negative_region": 1, "select_neurons": 1, "evaluate_pairs": 4, "evaluate_text": 4, **EVAL_DOWNSTREAM,
     }
 
 
@@ -230,7 +237,7 @@ def test_rerun_after_library_code_change(tiny_run, tmp_path):
     finally:
         scoring.write_text(original)
     assert planned == {
-        "score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
+        "score_neurons": 3, "differentiation": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
         "select_neurons": 3, **EVAL_BOTH, **EVAL_DOWNSTREAM,
     }
 
@@ -243,8 +250,8 @@ def test_keeping_histograms_reruns_dumps_and_everything_after(tiny_run, tmp_path
     planned = _dry_run_with(tiny_run, tmp_path, {"activations": {"keep": "histograms"},
                                                  "scoring": {"mode": "streaming"}})
     assert planned == {
-        "dump_activations": 3, "score_neurons": 3, "figure_neuron_example": 1, "figure_negative_region": 1,
-        "select_neurons": 3, **EVAL_BOTH, **EVAL_DOWNSTREAM,
+        "dump_activations": 3, "score_neurons": 3, "differentiation": 3, "figure_neuron_example": 1,
+        "figure_negative_region": 1, "select_neurons": 3, **EVAL_BOTH, **EVAL_DOWNSTREAM,
     }
 
 
