@@ -388,13 +388,13 @@ def plot_claims(out: str | Path, summary: pl.DataFrame, *, data_label: str, marg
             text = r["verdict"] if r["verdict"] != "n/a" else f"n/a: {(r['reason'] or '')[:60]}"
             ax.annotate(text, (1.01, yi), xycoords=("axes fraction", "data"), fontsize=7, color=color, va="center")
         ax.set_yticks(y)
-        ax.set_yticklabels([f"{r['claim_id']}{r['kind']} · {r['model']} (n={r['n']})" for r in t.iter_rows(named=True)],
-                           fontsize=7)
+        ax.set_yticklabels([f"{r['claim_id']}{r['kind']} · {r['model']}" + (f" (n={r['n']})" if r["n"] is not None else "")
+                            for r in t.iter_rows(named=True)], fontsize=7)
         ax.set_ylim(-0.7, t.height - 0.3)
         ax.set_xlabel(f"effect in the paper's direction ({unit}), 95% interval")
         if sesoi.len():
             ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"Claims: estimate, 95% interval and verdict; data: {data_label}", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     save_pdf(fig, out)
     return rows
