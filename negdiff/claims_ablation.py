@@ -167,6 +167,8 @@ def c6(ctx: Context) -> Finding:
     reason = neg_zero_reason(ctx)
     if reason:
         return Finding(metric, "accuracy_points", na=reason)
+    if len(ctx.checkpoints()) < 2:
+        return Finding(metric, "accuracy_points", na="one checkpoint: no training dynamics")
     c, rs = ctx.conds, None
     eligible, dropped = [], []
     for ck, step in ctx.checkpoints():

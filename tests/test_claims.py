@@ -190,6 +190,7 @@ def test_layer_claims_three_parts():
     assert small["C5b"]["verdict"] == "inconclusive"
     one = run(main_drops(wn=0.3), 200)
     assert one["C5a"]["verdict"] == "n/a" and "layer groups" in one["C5a"]["reason"]
+    assert one["C6"]["verdict"] == "n/a" and one["C6"]["reason"] == "one checkpoint: no training dynamics"
 
 
 def training_drops(gaps, base_ok=True):
