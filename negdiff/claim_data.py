@@ -110,9 +110,8 @@ def surprisal_blocks(surprisal: pl.DataFrame, model: str, checkpoint: str, condi
         j = abl.join(base, on="token", how="inner")
         block = (j["token"].to_numpy() // block_tokens).astype(np.int64)
         excess = (j["abl"] - j["base"]).to_numpy()
-        pos = j["pos"].to_list()
         for cls, tags in POS_CLASSES.items():
-            m = np.array([p in tags for p in pos], dtype=bool)
+            m = j["pos"].is_in(list(tags)).fill_null(False).to_numpy()
             out[(cond, cls)] = (np.bincount(block[m], weights=excess[m], minlength=n_blocks),
                                 np.bincount(block[m], minlength=n_blocks).astype(np.float64))
     return out

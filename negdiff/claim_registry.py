@@ -12,6 +12,7 @@ the same statistic on log-prob margins (good − bad, nats). :mod:`negdiff.claim
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -45,7 +46,7 @@ class Context:
     block_tokens: int = 128
     _resampler: Resampler | None = None
 
-    @property
+    @cached_property
     def final(self) -> str | None:
         return final_checkpoints(self.metrics.filter(pl.col("model") == self.model)).get(self.model)
 
@@ -53,6 +54,7 @@ class Context:
     def conds(self) -> dict[str, str]:
         return main_conditions(self.main_percent)
 
+    @cached_property
     def checkpoints(self) -> list[tuple[str, int]]:
         """(checkpoint, step) of this model, by step."""
         t = self.metrics.filter(pl.col("model") == self.model).select("checkpoint", "step").unique()
@@ -164,13 +166,14 @@ def pair_finding(ctx: Context, metric: str, stat: Callable, items: list[tuple[st
     return Finding(metric, "accuracy_points", value, control, interval=iv, n=n, margin=margin, note=note)
 
 
-def seeds_note(ctx: Context) -> tuple[str, float | None]:
-    """Note and sd over seeds (points) of the random control's BLiMP drop at the final checkpoint."""
-    k = ctx.pairs.seeds.get(ctx.conds["random"], 0)
+def seeds_note(ctx: Context, suite: str) -> tuple[str, float | None]:
+    """Note and sd over seeds (points) of the random control's ``suite`` drop at the final checkpoint."""
+    rnd = ctx.conds["random"]
+    k = ctx.pairs.seeds.get(rnd, 0)
     sd = None
-    if k and ctx.final and ctx.pairs.has("blimp", ctx.final, ctx.conds["random"]):
-        base = ctx.pairs.values[("correct", "blimp", ctx.final, "baseline")][0].mean()
-        sd = float(np.std(100 * (base - ctx.pairs.values[("correct", "blimp", ctx.final, ctx.conds["random"])].mean(axis=1))))
+    if k and ctx.final and ctx.pairs.has(suite, ctx.final, rnd) and ctx.pairs.has(suite, ctx.final, "baseline"):
+        base = ctx.pairs.values[("correct", suite, ctx.final, "baseline")][0].mean()
+        sd = float(np.std(100 * (base - ctx.pairs.values[("correct", suite, ctx.final, rnd)].mean(axis=1))))
     return f"random control: {k} seeds, resampled with the pairs", sd
 
 

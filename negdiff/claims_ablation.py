@@ -36,7 +36,7 @@ from negdiff.claim_registry import (
     seeds_note,
 )
 from negdiff.conditions import set_name
-from negdiff.stats import Draw
+from negdiff.stats import Draw, Resampler
 
 
 # --------------------------------------------------------------------------- accuracy claims
@@ -50,14 +50,10 @@ def _vs_random(ctx: Context, suite: str, label: str) -> Finding:
     if neg_zero_reason(ctx):
         return Finding(metric, "accuracy_points", na=neg_zero_reason(ctx))
     c = ctx.conds
-    note, sd = seeds_note(ctx) if suite == "blimp" else (seeds_note(ctx)[0], None)
+    note, sd = seeds_note(ctx, suite)
     f = pair_finding(ctx, metric, lambda d, w: drop(ctx, d, w, suite, ck, c["wn"]) - drop(ctx, d, w, suite, ck, c["random"]),
                      [(suite, ck, c["wn"]), (suite, ck, c["random"])], f"final checkpoint {ck}; {note}",
                      lambda d, w: (drop(ctx, d, w, suite, ck, c["wn"]), drop(ctx, d, w, suite, ck, c["random"])))
-    if suite != "blimp" and f.na is None:
-        k = ctx.pairs.values[("correct", suite, ck, c["random"])]
-        base = ctx.pairs.values[("correct", suite, ck, "baseline")][0].mean()
-        sd = float(np.std(100 * (base - k.mean(axis=1))))
     f.control_sd = sd
     return f
 
@@ -113,24 +109,24 @@ def c3(ctx: Context) -> Finding:
     return f
 
 
-def _layer_conditions(ctx: Context, kind: str) -> list[str]:
-    """neg_zero wn@main conditions of the single (or cumulative) layer groups, in group order; the
-    last cumulative group is the all-scope condition."""
-    wn = set_name("wn", ctx.main_percent)
-    ck = ctx.final
-    out, g = [], 0
-    while ck is not None and ctx.pairs.has("blimp", ck, f"neg_zero|{wn}|{kind}:{g}"):
-        out.append(f"neg_zero|{wn}|{kind}:{g}")
-        g += 1
-    if kind == "cumulative" and ctx.pairs.has("blimp", ck or "", ctx.conds["wn"]) and _layer_conditions(ctx, "single"):
-        out = out[: len(_layer_conditions(ctx, "single")) - 1] + [ctx.conds["wn"]]
-    return out
+def _layer_conditions(ctx: Context) -> tuple[list[str], list[str]]:
+    """neg_zero wn@main conditions of the single and of the cumulative layer groups, in group order
+    (those with per-pair rows at the final checkpoint); the last cumulative group is the all-scope
+    condition."""
+    wn, ck = set_name("wn", ctx.main_percent), ctx.final
+    if ck is None:
+        return [], []
+    singles = []
+    while ctx.pairs.has("blimp", ck, f"neg_zero|{wn}|single:{len(singles)}"):
+        singles.append(f"neg_zero|{wn}|single:{len(singles)}")
+    cums = [f"neg_zero|{wn}|cumulative:{g}" for g in range(len(singles) - 1)] + [ctx.conds["wn"]]
+    return singles, [c for c in cums if ctx.pairs.has("blimp", ck, c)]
 
 
 def _layer_claim(ctx: Context, metric: str, stat, parts, need: int = 2) -> Finding:
     ck = ctx.final
     reason = ("no checkpoint" if ck is None else None) or neg_zero_reason(ctx)
-    singles, cums = _layer_conditions(ctx, "single"), _layer_conditions(ctx, "cumulative")
+    singles, cums = _layer_conditions(ctx)
     if not reason and (len(singles) < need or len(cums) != len(singles)):
         reason = f"needs single and cumulative rows for >= {need} layer groups (evaluation.layer_group_size)"
     if reason:
@@ -167,11 +163,11 @@ def c6(ctx: Context) -> Finding:
     reason = neg_zero_reason(ctx)
     if reason:
         return Finding(metric, "accuracy_points", na=reason)
-    if len(ctx.checkpoints()) < 2:
+    if len(ctx.checkpoints) < 2:
         return Finding(metric, "accuracy_points", na="one checkpoint: no training dynamics")
     c, rs = ctx.conds, None
     eligible, dropped = [], []
-    for ck, step in ctx.checkpoints():
+    for ck, step in ctx.checkpoints:
         if not all(ctx.pairs.has("blimp", ck, x) for x in ("baseline", c["wn"], c["random"])):
             continue
         rs = rs or ctx.resampler()
@@ -208,8 +204,6 @@ def c4(ctx: Context) -> Finding:
         reason = f"no surprisal rows for baseline, {c['wn']} and {c['ppl_matched']} at {ck}"
     if reason:
         return Finding(metric, "surprisal_nats", na=reason, note=matched_note(ctx))
-    from negdiff.stats import Resampler
-
     n_blocks = len(next(iter(blocks.values()))[0])
     rs = Resampler({"text": np.zeros(n_blocks)}, n_boot=ctx.n_boot, seed=ctx.seed)
 

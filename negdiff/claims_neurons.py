@@ -27,7 +27,7 @@ from negdiff.stats import Resampler
 @claim("C7", "the WN cohort's WD grows over training more than a random cohort's (held-out tokens)")
 def c7(ctx: Context) -> Finding:
     metric = "WD change first → last checkpoint: wn cohort − random cohort (same count per layer)"
-    cks = [ck for ck, _ in ctx.checkpoints()]
+    cks = [ck for ck, _ in ctx.checkpoints]
     t = ctx.cohort_wd
     if t is None or t.height == 0 or "cohort" not in t.columns:
         return Finding(metric, "wd", na="no cohort WD table with controls")
@@ -52,18 +52,13 @@ def c7(ctx: Context) -> Finding:
                    n=len(delta[wn]) + len(delta[rnd]), note=note)
 
 
-def _top_per_layer(table: pl.DataFrame, percent: float) -> pl.Series:
-    """Boolean mask: the top ``percent`` of each layer's neurons by WD (as the WN selection counts)."""
-    from negdiff.selection import count_for
+def _wn_mask(table: pl.DataFrame, percent: float) -> pl.Series:
+    """Boolean mask of the WNs: the top ``percent`` of each layer by WD, chosen exactly as the WN
+    selection chooses them (:func:`negdiff.scoring.top_neurons`)."""
+    from negdiff.scoring import top_neurons
 
-    ranked = table.with_row_index("_row").sort(["layer", "wd", "neuron"], descending=[False, True, False])
-    sizes = dict(ranked.group_by("layer").len().iter_rows())
-    keep = ranked.with_columns(pl.int_range(pl.len()).over("layer").alias("_rank")).filter(
-        pl.col("_rank") < pl.col("layer").replace_strict({l: count_for(n, percent) for l, n in sizes.items()},
-                                                         return_dtype=pl.Int64))
-    mask = np.zeros(table.height, dtype=bool)
-    mask[keep["_row"].to_numpy()] = True
-    return pl.Series("wn", mask)
+    top = top_neurons(table.select("layer", "neuron", "wd"), percent).select("layer", "neuron", pl.lit(True).alias("wn"))
+    return table.select("layer", "neuron").join(top, on=["layer", "neuron"], how="left")["wn"].fill_null(False)
 
 
 @claim("C8", "negative differentiation: WNs' most differentiated token pairs are separated below zero more than other neurons'")
@@ -72,7 +67,7 @@ def c8(ctx: Context) -> Finding:
     t = ctx.differentiation
     if t is None or t.height == 0:
         return Finding(metric, "share", na="no differentiation table")
-    t = t.with_columns(_top_per_layer(t, ctx.main_percent)).filter(pl.col("top_share_neg").is_not_null())
+    t = t.with_columns(_wn_mask(t, ctx.main_percent)).filter(pl.col("top_share_neg").is_not_null())
     wn, other = t.filter(pl.col("wn")), t.filter(~pl.col("wn"))
     if wn.height == 0 or other.height == 0:
         return Finding(metric, "share", na="no WN or no other neuron with top pairs")

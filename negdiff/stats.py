@@ -97,11 +97,10 @@ class Draw:
     def seed_mean(self, sample: str, family: str, values: np.ndarray) -> np.ndarray:
         """[B] the mean over drawn seeds of each seed's mean over drawn units (``values`` [k, n])."""
         v = np.atleast_2d(np.asarray(values, dtype=np.float64))
-        per_seed = self.mean(sample, v.T) if v.shape[0] else np.zeros((1, 0))  # [B, k]
         picks = self.seeds[family]
         if picks.shape[1] != v.shape[0]:
             raise ValueError(f"seed family {family!r}: {v.shape[0]} seed rows, {picks.shape[1]} seeds registered")
-        return np.take_along_axis(per_seed, picks, axis=1).mean(axis=1)
+        return np.take_along_axis(self.mean(sample, v.T), picks, axis=1).mean(axis=1)  # [B, k] -> [B]
 
 
 def _strata_codes(strata) -> np.ndarray:
