@@ -225,24 +225,10 @@ def tiny_model(arch: str = "llama", seed: int = 0, **sizes):
     import torch
     import transformers as T
 
+    from negdiff.architectures import tiny_config
+
     s = {**DEFAULT_SIZES, **sizes}
-    common = dict(vocab_size=s["vocab_size"], bos_token_id=1, eos_token_id=2, pad_token_id=0)
-    if arch == "llama":
-        cfg = T.LlamaConfig(hidden_size=s["hidden_size"], intermediate_size=s["intermediate_size"],
-                            num_hidden_layers=s["num_layers"], num_attention_heads=s["num_heads"],
-                            num_key_value_heads=s["num_heads"], max_position_embeddings=s["context"],
-                            **common)
-    elif arch == "gpt_neox":
-        cfg = T.GPTNeoXConfig(hidden_size=s["hidden_size"], intermediate_size=s["intermediate_size"],
-                              num_hidden_layers=s["num_layers"], num_attention_heads=s["num_heads"],
-                              max_position_embeddings=s["context"], **common)
-    elif arch == "opt":
-        cfg = T.OPTConfig(hidden_size=s["hidden_size"], ffn_dim=s["intermediate_size"],
-                          num_hidden_layers=s["num_layers"], num_attention_heads=s["num_heads"],
-                          max_position_embeddings=s["context"], word_embed_proj_dim=s["hidden_size"],
-                          **common)
-    else:
-        raise KeyError(arch)
+    cfg = tiny_config(arch, **s, bos_token_id=1, eos_token_id=2, pad_token_id=0)
     torch.manual_seed(seed)
     return T.AutoModelForCausalLM.from_config(cfg).eval()
 

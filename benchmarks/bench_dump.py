@@ -38,6 +38,7 @@ from _common import (add_device_args, add_size_args, base_parser, describe_devic
 import torch  # noqa: E402
 
 from negdiff import activations as A  # noqa: E402
+from negdiff.capture import window_batches  # noqa: E402
 from negdiff.data import TokenStream, iter_windows  # noqa: E402
 
 
@@ -47,7 +48,7 @@ def bare_forward(model, ids: np.ndarray, window: int, stride: int, max_tokens: i
     device = next(model.parameters()).device
     recorded = 0
     with torch.inference_mode():
-        for batch in A._batches(iter_windows(ids.size, window, stride), batch_size):
+        for batch in window_batches(iter_windows(ids.size, window, stride), batch_size):
             if recorded >= max_tokens:
                 break
             rows = np.stack([ids[w.start:w.end] for w in batch])
@@ -85,7 +86,7 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(0)
     ids = rng.integers(3, 1024, size=args.tokens + args.window, dtype=np.int64)  # ids < every vocab here
     stream = TokenStream(ids, np.zeros((ids.size, 2), np.int64))
-    w_in = args.window - 1
+    w_in = args.window - 1  # stream tokens per window of the bare forward (the BOS is the window's first position)
     print("| model | forward tok/s (wall / CPU) | dump tok/s (wall / CPU) | dump / forward (wall / CPU) |")
     print("| --- | --- | --- | --- |")
     if args.model:
@@ -112,7 +113,7 @@ def main(argv=None) -> None:
                     extra = ({"keep": "histograms", "grid": Grid(args.bins, 8.0), "sample_tokens": args.sample_tokens}
                              if keep == "histograms" else {})
                     man, w, c = timed_on(dev, lambda: A.dump_activations(
-                        model, stream, Path(tmp) / "dump", window=w_in, stride=args.stride,
+                        model, stream, Path(tmp) / "dump", window=args.window, stride=args.stride,
                         max_tokens=args.tokens, tokens_per_shard=8192, capture_mlp_input=True, dtype=args.dtype,
                         batch_size=args.batch_size, bos_token_id=1, progress=False, **extra))
                     best[keep] = [min(best[keep][0], w), min(best[keep][1], c)]

@@ -5,7 +5,7 @@
 
 Compared in one run on the same pairs and the same model, best of ``--repeat``:
 
-* **off**: ``negdiff.evals.minimal_pair_accuracy`` (length-sorted batches of ``--batch-size``,
+* **off**: ``negdiff.logprobs.sentence_logprobs`` on both sentences of every pair (length-sorted batches of ``--batch-size``,
   summed log-probs, BOS prepended), no hook;
 * **neg_zero**: the same under ``interventions.intervene(model, masks, "neg_zero")`` with 1% of
   each layer's neurons masked (seeded; the hook's cost does not depend on which);
@@ -37,7 +37,7 @@ from _common import (REPO, add_device_args, add_size_args, base_parser, describe
 
 import torch  # noqa: E402
 
-from negdiff import evals, interventions, models  # noqa: E402
+from negdiff import interventions, logprobs, models  # noqa: E402
 from negdiff.tokenizer import bos_token_id  # noqa: E402
 
 
@@ -124,8 +124,8 @@ def main(argv=None) -> None:
     bad = [q["sentence_bad"] for q in pairs]
 
     def negdiff_run():  # margins logP(good) - logP(bad)
-        r = evals.minimal_pair_accuracy(model, tok, pairs, batch_size=args.batch_size)
-        return (r["logp_good"] - r["logp_bad"]).to_numpy()
+        lp = logprobs.sentence_logprobs(model, tok, good + bad, batch_size=args.batch_size)
+        return lp[:len(pairs)] - lp[len(pairs):]
 
     def official_run():
         lp = official_logprobs(model, tok, good + bad)

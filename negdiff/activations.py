@@ -8,7 +8,8 @@ Layout of a dump directory::
     manifest.json             written last; a directory without it is not a dump
 
 Tokens are in stream order; ``position`` is the token's index inside the window it was recorded in
-(not counting a prepended BOS token, which is never recorded).
+(not counting a prepended BOS token, which is never recorded). The manifest's ``window`` is the stream
+tokens per window (the ``window`` argument less the BOS, :func:`negdiff.data.stream_window`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from negdiff import architectures
 from negdiff import models
-from negdiff.data import TokenStream, Window, iter_windows
+from negdiff.capture import check_layers, recorded_batches
+from negdiff.data import TokenStream, iter_windows, stream_window
 from negdiff.io import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -71,18 +74,6 @@ def _clear_dump_dir(out_dir: Path) -> None:
         p.unlink()
 
 
-def _batches(windows: Sequence[Window], batch_size: int) -> Iterator[list[Window]]:
-    """Consecutive windows of equal length, at most ``batch_size`` at a time (order preserved)."""
-    batch: list[Window] = []
-    for w in windows:
-        if batch and (len(batch) == batch_size or (w.end - w.start) != (batch[0].end - batch[0].start)):
-            yield batch
-            batch = []
-        batch.append(w)
-    if batch:
-        yield batch
-
-
 class _HostStager:
     """Device-to-host copies of a batch's dump rows, overlapped with the next batch's forward on CUDA.
 
@@ -124,10 +115,6 @@ class _HostStager:
         for _, ev in items:
             ev.synchronize()
         return [rows for rows, _ in items]
-
-
-class _StopForward(Exception):
-    """Raised from a hook once the last needed layer has been captured, to skip the rest."""
 
 
 class _ShardWriter:
@@ -202,100 +189,6 @@ class _ShardWriter:
         self._buf, self._fill = None, 0
 
 
-def _check_finite(name: str, layer: int, values: torch.Tensor, batch: list[Window], keep: list[tuple[int, int]],
-                  bos: int) -> None:
-    """``values`` [B, T, *]; raise ValueError naming layer and position of the first non-finite kept value."""
-    # Fast path: one reduction (NaN and inf propagate through a sum); only a non-finite sum (or a
-    # float32 overflow of one) pays for the elementwise test.
-    if bool(torch.isfinite(values.sum())) or bool(torch.isfinite(values).all()):
-        return
-    for b, (w, (lo, hi)) in enumerate(zip(batch, keep)):
-        v = values[b, lo:hi]
-        bad = ~torch.isfinite(v)
-        if bool(bad.any()):
-            idx = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0, 0])
-            neuron = int(bad[idx].reshape(-1).nonzero()[0, 0])
-            pos_in_window = lo - bos + idx
-            raise ValueError(
-                f"non-finite {name} at layer {layer}, position {pos_in_window} of window "
-                f"[{w.start}, {w.end}) (stream token {w.start + pos_in_window}), neuron/dim {neuron}: "
-                f"{float(v[idx].reshape(-1)[neuron])}"
-            )
-
-
-def recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, layers: list[int], batch_size: int,
-                      bos_token_id: int | None, n_target: int, capture_mlp_input: bool,
-                      bar=None) -> Iterator[tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], list]]:
-    """One forward per batch of windows; yields ``(pre_activation, mlp_input, spans)`` per batch.
-
-    ``pre_activation[l]`` [n, N] (and ``mlp_input[l]`` [n, d] when captured) are the batch's
-    recorded tokens, in stream order, on the model's device in its dtype (finite: checked here);
-    ``spans`` lists ``(batch index, lo, hi)`` of the kept input positions. Stops after ``n_target``
-    recorded tokens. Only the backbone runs (no LM head: logits over a large vocabulary would dwarf
-    the activations), and each forward stops once the deepest requested layer has been captured.
-    """
-    bos = 0 if bos_token_id is None else 1
-    device = models.model_device(model)
-    backbone = getattr(model, "base_model", model)
-    last_module = models.pre_activation_modules(model)[max(layers)]
-
-    def stop_hook(module, args, output):
-        raise _StopForward
-
-    recorded = 0
-    # inference mode only around each forward and gather, never across a yield: the caller's own
-    # in-place work (shard buffers, histograms) must not run in a mode it did not ask for
-    with models.capture_pre_activations(model, layers, capture_input=capture_mlp_input) as cap:
-        stop_handle = last_module.register_forward_hook(stop_hook)
-        try:
-            for batch in _batches(windows, batch_size):
-                if recorded >= n_target:
-                    break
-                rows = np.stack([ids[w.start : w.end] for w in batch])
-                if bos:
-                    rows = np.concatenate([np.full((len(batch), 1), bos_token_id, np.int64), rows], axis=1)
-                input_ids = torch.from_numpy(rows).to(device)
-                cap.clear()
-                with torch.inference_mode():
-                    try:
-                        backbone(input_ids=input_ids, use_cache=False)
-                    except _StopForward:
-                        pass
-                missing = [l for l in layers if l not in cap.pre_activation]
-                if missing:
-                    raise RuntimeError(f"forward did not reach the pre-activation modules of layers {missing}")
-
-                # kept positions per window, in model-input coordinates, truncated to max_tokens
-                keep: list[tuple[int, int]] = []
-                budget = n_target - recorded
-                for w in batch:
-                    lo = w.keep_from - w.start + bos
-                    hi = min(w.end - w.start + bos, lo + budget)
-                    budget -= hi - lo
-                    keep.append((lo, hi))
-                # one reduction (one device sync) for the whole batch; per layer only when it is not finite
-                captured = [cap.pre_activation[l] for l in layers] + [cap.mlp_input[l] for l in layers if capture_mlp_input]
-                if not bool(torch.isfinite(torch.stack([v.sum(dtype=torch.float32) for v in captured]).sum())):
-                    for l in layers:
-                        _check_finite("pre-activation", l, cap.pre_activation[l], batch, keep, bos)
-                        if capture_mlp_input:
-                            _check_finite("MLP input", l, cap.mlp_input[l], batch, keep, bos)
-                kept = [(b, lo, hi) for b, (lo, hi) in enumerate(keep) if hi > lo]
-                with torch.inference_mode():
-                    pre = {l: torch.cat([cap.pre_activation[l][b, lo:hi] for b, lo, hi in kept]) for l in layers}
-                    mlp = ({l: torch.cat([cap.mlp_input[l][b, lo:hi] for b, lo, hi in kept]) for l in layers}
-                           if capture_mlp_input else {})
-                cap.clear()
-                spans = [(batch[b].start + lo - bos, batch[b].start + hi - bos, lo - bos) for b, lo, hi in kept]
-                n_new = sum(hi - lo for _, lo, hi in kept)
-                yield pre, mlp, spans
-                recorded += n_new
-                if bar is not None:
-                    bar.update(n_new)
-        finally:
-            stop_handle.remove()
-
-
 def _row_tensors(pre: dict[int, torch.Tensor], mlp: dict[int, torch.Tensor], dtype: torch.dtype,
                  rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """A batch's shard tensors (from recorded_batches), or only its ``rows``, in the dump dtype, on the
@@ -349,7 +242,9 @@ def dump_activations(
 ) -> dict:
     """Run ``model`` over strided windows of ``stream`` and dump the recorded tokens' pre-activations.
 
-    Returns the manifest (also written to ``out_dir/manifest.json``, last). ``max_tokens=None`` records
+    ``window`` is the positions the model sees per window, BOS included (the config's
+    ``activations.window``): with ``bos_token_id`` each window holds ``window - 1`` stream tokens
+    (:func:`negdiff.data.stream_window`), and ``stride`` must not exceed that. Returns the manifest (also written to ``out_dir/manifest.json``, last). ``max_tokens=None`` records
     the whole stream; a stream shorter than ``max_tokens`` records all of it, with a warning.
 
     ``keep="histograms"`` stores, instead of every recorded token, the per-neuron moments and z-grid
@@ -387,7 +282,7 @@ def dump_activations(
     layers = list(range(n_layers_total)) if layers is None else [int(l) for l in layers]
     if not layers:
         raise ValueError("layers must name at least one layer (or be None for all)")
-    models._check_layers(model, layers)
+    check_layers(model, layers)
     N, D = models.n_neurons(model), models.d_model(model)
     n_target = n_stream if max_tokens is None else min(int(max_tokens), n_stream)
     if max_tokens is not None and n_stream < max_tokens:
@@ -398,9 +293,12 @@ def dump_activations(
     if keep == "histograms" and n_target >= 2**31:
         raise ValueError(f"keep='histograms' counts in int32: at most 2**31 - 1 tokens, got {n_target}")
     bos = 0 if bos_token_id is None else 1
+    n_ctx = stream_window(window, bos_token_id is not None)  # stream tokens per window
+    if n_ctx < 1:
+        raise ValueError(f"window must be >= {1 + bos} (model positions, BOS included), got {window}")
     max_ctx = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
-    if max_ctx is not None and window + bos > max_ctx:
-        raise ValueError(f"window {window} (+{bos} BOS) exceeds the model's context of {max_ctx} tokens")
+    if max_ctx is not None and window > max_ctx:
+        raise ValueError(f"window {window} ({n_ctx} tokens + {bos} BOS) exceeds the model's context of {max_ctx} tokens")
 
     sample = sample_rows(n_target, sample_tokens, sample_seed) if keep == "histograms" else None
     n_rows = n_target if sample is None else int(sample.size)
@@ -423,7 +321,7 @@ def dump_activations(
 
     tdtype = DUMP_DTYPES[dtype]
     writer = _ShardWriter(out_dir, layers, N, D, tdtype, dtype, capture_mlp_input, tokens_per_shard, n_rows)
-    windows = iter_windows(n_stream, window, stride)
+    windows = iter_windows(n_stream, n_ctx, stride)
     passes = 1 if keep == "all" else 2
 
     def progress_bar(desc):
@@ -472,13 +370,13 @@ def dump_activations(
             "d_model": D,
             "dtype": dtype,
             "model_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-            "window": window,
+            "window": n_ctx,  # stream tokens per window: the window argument less the BOS
             "stride": stride,
             "bos_token_id": bos_token_id,
             "capture_mlp_input": capture_mlp_input,
             "tokens_per_shard": tokens_per_shard,
             "estimated_bytes": estimate,
-            "architecture": models.arch_spec(model).name,
+            "architecture": architectures.arch_spec(model).name,
             "shards": writer.shards,
             "meta": dict(meta or {}),
         }

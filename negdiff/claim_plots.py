@@ -29,7 +29,8 @@ from negdiff.claim_tables import (  # noqa: E402
     scalar,
     training_table,
 )
-from negdiff.plots import ACTIVATION_OF, save_pdf  # noqa: E402
+from negdiff.architectures import ACTIVATION_LABELS  # noqa: E402
+from negdiff.plots import save_pdf  # noqa: E402
 from negdiff.pos import FUNCTION_POS  # noqa: E402
 
 METHOD_STYLE = {
@@ -43,7 +44,7 @@ SUITE_LABEL = {"ppl": "perplexity", "blimp": "BLiMP accuracy", "tse": "TSE accur
 
 
 def activation_label(architectures: dict[str, str] | None, model: str) -> str:
-    return ACTIVATION_OF.get((architectures or {}).get(model, ""), "?")
+    return ACTIVATION_LABELS.get((architectures or {}).get(model, ""), "?")
 
 
 def grid(nrows: int, ncols: int, w: float, h: float):

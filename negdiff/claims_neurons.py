@@ -3,7 +3,7 @@
 - **C7** (the cohort's non-Gaussianity grows over training): the WD change of the final checkpoint's
   WN cohort from the first to the last checkpoint, minus the change of random cohorts of the same
   size per layer (their seeds pooled), both measured on held-out text, disjoint from the tokens that
-  selected the cohort (:func:`negdiff.evaluation.cohort_wd`). Neurons are resampled (each cohort
+  selected the cohort (:func:`negdiff.cohorts.cohort_wd`). Neurons are resampled (each cohort
   independently; one stratum, since a layer may hold a single WN); the change of the layer sample
   (the layer mean) is reported beside it.
 - **C8** (negative differentiation): the share of the separation of each neuron's most differentiated

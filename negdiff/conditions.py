@@ -9,7 +9,7 @@ Names:
 - conditions: ``"baseline"`` or ``"{intervention}|{set}|{scope}"``.
 
 Conditions whose operation is the identity on the model's nonlinearity (on OPT's ReLU: neg_zero,
-sign_flip, pos_relu; from :func:`negdiff.models.identity_operations`) are left out: the caller passes
+sign_flip, pos_relu; from :func:`negdiff.architectures.identity_operations`) are left out: the caller passes
 those operations as ``identity_operations``.
 """
 
@@ -152,7 +152,7 @@ def conditions_for(selection: dict, evaluation: dict, n_layers: int, *, cohort: 
     """All conditions of one (model, checkpoint) job; ``cohort`` marks the checkpoint the sets come from.
 
     ``identity_operations``: the operations that are the identity on the model's nonlinearity
-    (:func:`negdiff.models.identity_operations`); their conditions are left out.
+    (:func:`negdiff.architectures.identity_operations`); their conditions are left out.
     """
     if cohort:
         return final_conditions(selection, evaluation, n_layers, identity_operations=identity_operations)

@@ -95,43 +95,64 @@ def gguf_source(spec: dict, name: str = "?") -> str:
 
 
 _IMPORT = re.compile(
-    r"^[ \t]*(?:from[ \t]+negdiff\.(\w+)[ \t]+import"
-    r"|from[ \t]+negdiff[ \t]+import[ \t]+(?:\(([\w\s,]+)\)|([\w ,]+))"
-    r"|import[ \t]+negdiff\.(\w+))",
+    r"^[ \t]*(?:from[ \t]+negdiff((?:\.\w+)*)[ \t]+import[ \t]+(?:\(([\w\s,]+)\)|([\w ,]+))"
+    r"|import[ \t]+negdiff\.([\w.]+))",
     re.M,
 )
+
+
+def module_path(name: str, root: str | None = None):
+    """The source file of negdiff module ``name`` (dotted below ``negdiff``: ``"grammar.lexicon"``; a
+    package's is its ``__init__.py``), or None if there is none."""
+    from pathlib import Path
+
+    base = Path(root) if root else Path(__file__).resolve().parent
+    parts = name.split(".")
+    for path in (base.joinpath(*parts[:-1], f"{parts[-1]}.py"), base.joinpath(*parts, "__init__.py")):
+        if path.is_file():
+            return path
+    return None
 
 
 def negdiff_closure(modules, root: str | None = None) -> list[str]:
     """The given negdiff modules and every negdiff module they import, directly or not (sorted).
 
-    Reads the sources (imports inside functions count too), so the Snakefile can fingerprint exactly
-    the code a job runs without importing torch.
+    Names are dotted below ``negdiff`` (``"sweep"``, ``"grammar.pairs"``). Reads the sources (imports
+    inside functions count too), so the Snakefile can fingerprint exactly the code a job runs without
+    importing torch. Importing a module of a package runs the package's ``__init__.py`` too, so the
+    package counts as imported.
     """
-    from pathlib import Path
-
-    base = Path(root) if root else Path(__file__).resolve().parent
     seen: set[str] = set()
     todo = list(modules)
     while todo:
         name = todo.pop()
         if name in seen:
             continue
-        path = base / f"{name}.py"
-        if not path.is_file():
-            raise FileNotFoundError(f"negdiff module {name!r} not found at {path}")
+        path = module_path(name, root)
+        if path is None:
+            raise FileNotFoundError(f"negdiff module {name!r} not found under {root or 'negdiff/'}")
         seen.add(name)
-        todo.extend(imported_modules(path.read_text(encoding="utf-8")))
+        parts = name.split(".")
+        todo.extend(".".join(parts[:k]) for k in range(1, len(parts)))  # the enclosing packages
+        todo.extend(imported_modules(path.read_text(encoding="utf-8"), root))
     return sorted(seen)
 
 
-def imported_modules(source: str) -> list[str]:
-    """Names of the negdiff modules a Python source imports (``from negdiff.x import``, ``from negdiff import x``)."""
+def imported_modules(source: str, root: str | None = None) -> list[str]:
+    """Names of the negdiff modules a Python source imports, dotted below ``negdiff``:
+    ``import negdiff.x.y`` and ``from negdiff.x import y`` give ``x.y`` if that is a module (else
+    ``x``), ``from negdiff import x`` gives ``x``."""
     out = []
     for m in _IMPORT.finditer(source):
-        if m.group(1) or m.group(4):
-            out.append(m.group(1) or m.group(4))
-        else:
-            names = m.group(2) or m.group(3)
-            out.extend(n.strip().split(" as ")[0] for n in names.split(",") if n.strip())
+        if m.group(4):
+            out.append(m.group(4))
+            continue
+        package = m.group(1).lstrip(".")
+        names = [n.strip().split(" as ")[0].strip() for n in (m.group(2) or m.group(3)).split(",") if n.strip()]
+        if package:
+            out.append(package)
+        for n in names:
+            sub = f"{package}.{n}" if package else n
+            if not package or module_path(sub, root) is not None:
+                out.append(sub)
     return out

@@ -4,6 +4,10 @@ One code path for training, activation dumps and perplexity: a text is tokenised
 lines joined by newlines, as in the file), and windows of ``window`` tokens advance by ``stride``. Each
 token is *recorded* exactly once: the first window records all of its tokens, each later window only
 the tokens that the previous one did not reach (so they keep ``window - stride`` tokens of context).
+
+The window convention: every ``window`` a stage takes (``activations.window``, ``evaluation.window``) is
+the number of positions the model sees, BOS included; :func:`stream_window` turns it into the stream
+tokens per window (one fewer when a BOS is prepended), which is what :func:`iter_windows` walks.
 """
 
 from __future__ import annotations
@@ -76,6 +80,12 @@ def encode_text(
         return TokenStream(np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
     stream = TokenStream(np.concatenate(ids), np.concatenate(offs))
     return stream.head(max_tokens) if max_tokens is not None else stream
+
+
+def stream_window(window: int, bos: bool) -> int:
+    """Stream tokens per window of ``window`` model positions: ``window - 1`` when a BOS token is
+    prepended to every window (``bos``), else ``window``. Not checked here: the caller says what is too small."""
+    return int(window) - (1 if bos else 0)
 
 
 def iter_windows(n_tokens: int, window: int, stride: int) -> list[Window]:

@@ -278,7 +278,7 @@ def token_pos(text: str, offsets, *, gold_pos: str | None = None,
     """One Universal POS tag (or None) per dump row, and how it was obtained (or why not).
 
     As the example-neuron figure: gold tags of the built-in corpus (``gold_pos``, the ``.pos``
-    content, via :func:`negdiff.corpus.word_pos_for_offsets`), else spaCy over the text
+    content, via :func:`negdiff.pos.word_pos_for_offsets`), else spaCy over the text
     (:func:`negdiff.pos.spacy_pos_tagger`). ``offsets`` are the rows' character spans into
     ``text`` (``ActivationReader.offsets()``, the sample's rows for histogram dumps). Returns
     ``(None, reason)`` when the spans do not fit the text or spaCy (or its model) is missing.
@@ -288,7 +288,7 @@ def token_pos(text: str, offsets, *, gold_pos: str | None = None,
         return None, (f"token offsets reach character {int(off[:, 1].max())} but the text has {len(text)}: "
                       "the dump was made from another text")
     if gold_pos is not None:
-        from negdiff.corpus import word_pos_for_offsets
+        from negdiff.pos import word_pos_for_offsets
 
         return word_pos_for_offsets(text, gold_pos, off), "gold tags of the built-in corpus"
     from negdiff.pos import spacy_pos_tagger

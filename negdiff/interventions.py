@@ -1,7 +1,7 @@
 """Neuron-level interventions on the MLP nonlinearity, one mask-based mechanism for every architecture.
 
 For a neuron with pre-activation ``a`` and base nonlinearity ``act`` (SiLU / GELU / ReLU, see
-:data:`negdiff.models.ARCHITECTURES`), the operations replace the neuron's *output* ``act(a)``:
+:data:`negdiff.architectures.ARCHITECTURES`), the operations replace the neuron's *output* ``act(a)``:
 
 ============  ===========================  ======================================  ==========================
 operation     definition                   output for a masked neuron              the identity iff (ReLU?)
@@ -16,9 +16,9 @@ sign_flip     |act(a)| where act(a) < 0    -act(a) where act(a) < 0, act(a)     
 pos_relu      identity for a > 0           a where a > 0, act(a) otherwise         act(a) = a for a > 0 (yes)
 ============  ===========================  ======================================  ==========================
 
-The last column is derived, never special-cased: :data:`negdiff.models.NONLINEARITIES` records each
-nonlinearity's properties (one field per fact) and :data:`negdiff.models.IDENTITY_RULES` which of them
-make an operation the identity; :func:`negdiff.models.identity_operations` lists the identity
+The last column is derived, never special-cased: :data:`negdiff.architectures.NONLINEARITIES` records each
+nonlinearity's properties (one field per fact) and :data:`negdiff.architectures.IDENTITY_RULES` which of them
+make an operation the identity; :func:`negdiff.architectures.identity_operations` lists the identity
 operations of an architecture. On ReLU (OPT) these are neg_zero, sign_flip and pos_relu; on SiLU, GELU
 and GELU-tanh none. The pipeline never evaluates an identity operation: its conditions are left out
 (:func:`negdiff.conditions.conditions_for`) and, where neg_zero is the identity, the
@@ -26,8 +26,8 @@ perplexity-matched search is skipped (:func:`negdiff.selection.matched_control`)
 still apply them if asked (numerically a no-op).
 
 Every operation is a function of ``a`` and ``act(a)`` alone (all supported nonlinearities have
-``act(0) == 0``: :attr:`negdiff.models.Nonlinearity.zero_at_zero`), so one mechanism serves all of
-them: a forward hook on each layer's nonlinearity module (:func:`negdiff.models.activation_modules`)
+``act(0) == 0``: :attr:`negdiff.architectures.Nonlinearity.zero_at_zero`), so one mechanism serves all of
+them: a hook on each layer's nonlinearity module (hook point ``blocks.{l}.mlp.hook_post``, :mod:`negdiff.hooks`)
 reads the module's input ``a`` and its output ``act(a)`` and returns ``torch.where(mask, new, out)``.
 Unmasked neurons, and masked neurons outside the operation's region, keep the original output
 tensor's values bit for bit. The mask is over the last dimension, so OPT's flattened [B*T, N] MLP
@@ -37,7 +37,8 @@ activations work unchanged.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import polars as pl
@@ -45,14 +46,65 @@ import torch
 from torch import nn
 
 from negdiff import models
+from negdiff.architectures import IDENTITY_RULES, NONLINEARITIES, arch_spec
+from negdiff.hooks import hook_name, hooks
 
-__all__ = ["OPERATIONS", "apply_operation", "intervene", "masks_from_selection"]
+__all__ = ["OPERATIONS", "Operation", "apply_operation", "intervene", "masks_from_selection", "operation"]
 
-OPERATIONS: tuple[str, ...] = ("neg_zero", "full", "pos_zero", "sign_flip", "pos_relu")
+@dataclass(frozen=True)
+class Operation:
+    """One intervention: ``fn(a, out)`` gives every element's new output from the pre-activation ``a``
+    and the unmodified output ``out = act(a)``; ``zero_for_zero`` says it writes 0 where act(a) is
+    replaced by act(0) (a' = 0), so it assumes ``act(0) == 0``."""
 
-# models.py names the operations too (its identity rules), without importing this module
-if tuple(models.IDENTITY_RULES) != OPERATIONS:
-    raise ImportError(f"negdiff.models.IDENTITY_RULES {tuple(models.IDENTITY_RULES)} != OPERATIONS {OPERATIONS}")
+    name: str
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    zero_for_zero: bool
+
+
+# the registry: adding an operation is one entry here (its identity rule lives with the nonlinearity facts)
+OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(name: str, *, zero_for_zero: bool):
+    """Register ``fn(a, out)`` as the operation ``name``."""
+    def register(fn):
+        if name in OPERATIONS:
+            raise ValueError(f"operation {name!r} registered twice")
+        OPERATIONS[name] = Operation(name, fn, zero_for_zero)
+        return fn
+
+    return register
+
+
+@operation("neg_zero", zero_for_zero=True)
+def _neg_zero(a, out):
+    return torch.where(a < 0, out.new_zeros(()), out)
+
+
+@operation("full", zero_for_zero=True)
+def _full(a, out):
+    return out.new_zeros(()).expand_as(out)
+
+
+@operation("pos_zero", zero_for_zero=True)
+def _pos_zero(a, out):
+    return torch.where(a > 0, out.new_zeros(()), out)
+
+
+@operation("sign_flip", zero_for_zero=False)
+def _sign_flip(a, out):
+    return torch.where(out < 0, -out, out)
+
+
+@operation("pos_relu", zero_for_zero=False)
+def _pos_relu(a, out):
+    return torch.where(a > 0, a.to(out.dtype), out)
+
+
+# the nonlinearity facts name the operations too (their identity rules), without importing this module
+if tuple(IDENTITY_RULES) != tuple(OPERATIONS):
+    raise ImportError(f"IDENTITY_RULES {tuple(IDENTITY_RULES)} != OPERATIONS {tuple(OPERATIONS)}")
 
 
 def _check_operation(operation: str) -> None:
@@ -62,16 +114,7 @@ def _check_operation(operation: str) -> None:
 
 def _operate(a: torch.Tensor, out: torch.Tensor, operation: str) -> torch.Tensor:
     """``operation`` applied to every element (``a`` pre-activation, ``out = act(a)``)."""
-    zero = out.new_zeros(())
-    if operation == "neg_zero":
-        return torch.where(a < 0, zero, out)
-    if operation == "full":
-        return zero.expand_as(out)
-    if operation == "pos_zero":
-        return torch.where(a > 0, zero, out)
-    if operation == "sign_flip":
-        return torch.where(out < 0, -out, out)
-    return torch.where(a > 0, a.to(out.dtype), out)  # pos_relu
+    return OPERATIONS[operation].fn(a, out)
 
 
 def apply_operation(a: torch.Tensor, out: torch.Tensor, operation: str, mask: torch.Tensor,
@@ -144,14 +187,12 @@ def intervene(model: nn.Module, neuron_mask: Mapping[int, np.ndarray | torch.Ten
     Hooks registered later on the same modules (e.g. captures) see the modified output.
     """
     _check_operation(operation)
-    spec = models.arch_spec(model)
+    spec = arch_spec(model)
     # neg_zero / full / pos_zero output 0 in place of act(0) (a' = 0): they rely on act(0) == 0
-    nonlinearity = models.NONLINEARITIES.get(spec.activation)
-    if operation in ("neg_zero", "full", "pos_zero") and not (nonlinearity and nonlinearity.zero_at_zero):
+    nonlinearity = NONLINEARITIES.get(spec.activation)
+    if OPERATIONS[operation].zero_for_zero and not (nonlinearity and nonlinearity.zero_at_zero):
         raise ValueError(f"{spec.name}: nonlinearity {spec.activation!r} is not known to satisfy act(0) == 0")
     masks = _validated_masks(model, neuron_mask)
-    act_modules = models.activation_modules(model)
-    handles = []
 
     def make_hook(layer: int, mask: torch.Tensor):
         per_device: dict[torch.device, torch.Tensor] = {}
@@ -174,16 +215,10 @@ def intervene(model: nn.Module, neuron_mask: Mapping[int, np.ndarray | torch.Ten
 
         return hook
 
-    try:
-        for layer in sorted(masks):
-            mask = masks[layer]
-            if not bool(mask.any()):
-                continue
-            handles.append(act_modules[layer].register_forward_hook(make_hook(layer, mask)))
+    attach = [(hook_name(layer, "mlp.hook_post"), "output", make_hook(layer, masks[layer]))
+              for layer in sorted(masks) if bool(masks[layer].any())]
+    with hooks(model, attach):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def masks_from_selection(selection: pl.DataFrame, n_layers: int, n_neurons: int, *,

@@ -63,8 +63,8 @@ if AVAILABLE:
     @_jit
     def hist_chunk(x, scale, shift, nb, slots):  # pragma: no cover - compiled
         """Count every value into ``slots[j, k]`` with ``k = int(clamp(q, -1, nb) + 1)``: the bins
-        1..nb, and the tail slots 0 and nb + 1 (branch-free; ~2 ns a value here, where the
-        scattered increments dominate). Returns nothing; :func:`tail_chunk` revisits the columns
+        1..nb, and the tail slots 0 and nb + 1 (branch-free: the scattered increments dominate its
+        cost, BENCHMARKS.md §2). Returns nothing; :func:`tail_chunk` revisits the columns
         whose tail slots grew."""
         t, b = x.shape
         for i in range(t):

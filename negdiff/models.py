@@ -1,164 +1,23 @@
-"""The one table of supported architectures, model loading, and the pre-activation capture hook.
+"""The modules of a loaded model, and model loading.
 
-Every architecture-specific fact the pipeline needs lives in :data:`ARCHITECTURES`: where the blocks
-are, which module inside a block produces the MLP *pre-activation* (the input to the nonlinearity;
-for SiLU-gated MLPs the gate projection), and which nonlinearity follows. Everything else (capture,
-dumps) goes through :func:`pre_activation_modules`; interventions hook the nonlinearity module of
-each block (:func:`activation_modules`), whose input is that pre-activation.
-
-Next to the table, :data:`NONLINEARITIES` records what each nonlinearity is (``act(0) = 0``, zero for
-``a < 0``, nonnegative, the identity for ``a > 0``, zero for ``a > 0``), one field per fact, and
-:data:`IDENTITY_RULES` says which facts make each intervention operation (see
-:mod:`negdiff.interventions`) the identity. Which operations change nothing on an architecture is
-derived from these two tables (:func:`operation_is_identity`, :func:`identity_reason`,
-:func:`identity_operations`), never special-cased per model: on a ReLU model (OPT) neg_zero, sign_flip
-and pos_relu are the identity, so the pipeline leaves their conditions out
-(:func:`negdiff.conditions.conditions_for`) and skips the perplexity-matched search, whose target
-(the neg_zero WN perplexity) would equal the baseline (:func:`negdiff.selection.matched_control`).
+The structure helpers (:func:`block_modules`, :func:`pre_activation_modules`,
+:func:`activation_modules`, :func:`n_neurons`, ...) find a model's submodules through its
+:class:`negdiff.architectures.Architecture` record; :mod:`negdiff.hooks` names them as hook points.
+Loading (:func:`load_model`, :func:`load_config`, :func:`load_tokenizer`, :func:`convert_gguf`)
+checks the architecture from the config before any weight is read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class ArchSpec:
-    name: str  # config.model_type
-    layers: str  # dotted path (from the top-level model) to the ModuleList of blocks
-    pre_activation: str  # dotted path inside a block to the module whose OUTPUT is the pre-activation
-    activation: str  # the nonlinearity applied to that output: "silu" | "gelu" | "relu" | "gelu_new"
-    gated: bool  # SiLU-gated MLP (llama family): act(gate_proj(x)) * up_proj(x)
-    # dotted path inside a block to the nonlinearity module: a per-layer instance, called exactly once
-    # per forward with exactly the pre-activation as its only input (interventions hook its output)
-    activation_module: str = ""
-
-
-def _llama_like(name: str) -> ArchSpec:
-    return ArchSpec(name, "model.layers", "mlp.gate_proj", "silu", True, "mlp.act_fn")
-
-
-ARCHITECTURES: dict[str, ArchSpec] = {
-    "llama": _llama_like("llama"),
-    "mistral": _llama_like("mistral"),
-    "qwen2": _llama_like("qwen2"),
-    "qwen3": _llama_like("qwen3"),
-    "gpt_neox": ArchSpec("gpt_neox", "gpt_neox.layers", "mlp.dense_h_to_4h", "gelu", False, "mlp.act"),
-    "opt": ArchSpec("opt", "model.decoder.layers", "fc1", "relu", False, "activation_fn"),
-    "gpt2": ArchSpec("gpt2", "transformer.h", "mlp.c_fc", "gelu_new", False, "mlp.act"),
-}
-
-
-def arch_spec(model_or_config: Any) -> ArchSpec:
-    """The :class:`ArchSpec` for a model, a config, a ``model_type`` string (or an ArchSpec itself)."""
-    if isinstance(model_or_config, ArchSpec):
-        return model_or_config
-    if isinstance(model_or_config, str):
-        model_type = model_or_config
-    else:
-        config = getattr(model_or_config, "config", model_or_config)
-        model_type = getattr(config, "model_type", None)
-    spec = ARCHITECTURES.get(model_type) if model_type is not None else None
-    if spec is None:
-        raise ValueError(
-            f"unsupported architecture {model_type!r}; supported: {', '.join(sorted(ARCHITECTURES))}"
-        )
-    return spec
-
-
-# --------------------------------------------------------------------------------------------------
-# what each nonlinearity is, and the operations that are therefore the identity on it
-
-
-@dataclass(frozen=True)
-class Nonlinearity:
-    """Facts about one nonlinearity ``act``, each a statement about every real ``a`` (tests check them
-    numerically against the torch implementation)."""
-
-    name: str  # as in ArchSpec.activation
-    zero_at_zero: bool  # act(0) = 0
-    zero_below_zero: bool  # act(a) = 0 for every a < 0
-    nonnegative: bool  # act(a) >= 0 for every a
-    identity_above_zero: bool  # act(a) = a for every a > 0
-    zero_above_zero: bool  # act(a) = 0 for every a > 0
-
-
-NONLINEARITIES: dict[str, Nonlinearity] = {
-    "silu": Nonlinearity("silu", zero_at_zero=True, zero_below_zero=False, nonnegative=False,
-                         identity_above_zero=False, zero_above_zero=False),
-    "gelu": Nonlinearity("gelu", zero_at_zero=True, zero_below_zero=False, nonnegative=False,
-                         identity_above_zero=False, zero_above_zero=False),
-    "gelu_new": Nonlinearity("gelu_new", zero_at_zero=True, zero_below_zero=False, nonnegative=False,
-                             identity_above_zero=False, zero_above_zero=False),
-    "relu": Nonlinearity("relu", zero_at_zero=True, zero_below_zero=True, nonnegative=True,
-                         identity_above_zero=True, zero_above_zero=False),
-}
-
-# operation (negdiff.interventions.OPERATIONS, same order; kept here so models.py needs no import of
-# interventions) -> the Nonlinearity facts that together make it the identity (output == act(a) for
-# every a): neg_zero outputs 0 where a < 0, full 0 everywhere, pos_zero 0 where a > 0, sign_flip
-# -act(a) where act(a) < 0, pos_relu a where a > 0
-IDENTITY_RULES: dict[str, tuple[str, ...]] = {
-    "neg_zero": ("zero_below_zero",),
-    "full": ("zero_below_zero", "zero_at_zero", "zero_above_zero"),
-    "pos_zero": ("zero_above_zero",),
-    "sign_flip": ("nonnegative",),
-    "pos_relu": ("identity_above_zero",),
-}
-
-_FACT_TEXT = {
-    "zero_at_zero": "{act}(0) = 0",
-    "zero_below_zero": "{act}(a) = 0 for a < 0",
-    "nonnegative": "{act}(a) >= 0 for every a",
-    "identity_above_zero": "{act}(a) = a for a > 0",
-    "zero_above_zero": "{act}(a) = 0 for a > 0",
-}
-
-
-def nonlinearity_spec(name: str) -> Nonlinearity:
-    """The :class:`Nonlinearity` record of ``name`` (an ``ArchSpec.activation``)."""
-    try:
-        return NONLINEARITIES[name]
-    except KeyError:
-        raise ValueError(f"unknown nonlinearity {name!r}; known: {', '.join(NONLINEARITIES)}") from None
-
-
-def _rule(operation: str) -> tuple[str, ...]:
-    try:
-        return IDENTITY_RULES[operation]
-    except KeyError:
-        raise ValueError(f"unknown operation {operation!r}; expected one of {', '.join(IDENTITY_RULES)}") from None
-
-
-def operation_is_identity(operation: str, nonlinearity: str) -> bool:
-    """Whether ``operation`` leaves every output ``act(a)`` unchanged, derived from :data:`IDENTITY_RULES`."""
-    facts = _rule(operation)
-    spec = nonlinearity_spec(nonlinearity)
-    return all(getattr(spec, fact) for fact in facts)
-
-
-def identity_reason(operation: str, nonlinearity: str) -> str | None:
-    """Why ``operation`` is the identity on ``nonlinearity``, as a sentence
-    (``"relu(a) = 0 for a < 0, so neg_zero changes nothing"``); None where it is not."""
-    if not operation_is_identity(operation, nonlinearity):
-        return None
-    facts = " and ".join(_FACT_TEXT[f].format(act=nonlinearity) for f in _rule(operation))
-    return f"{facts}, so {operation} changes nothing"
-
-
-def identity_operations(architecture: Any) -> tuple[str, ...]:
-    """The operations that are the identity on an architecture (anything :func:`arch_spec` takes:
-    a ``model_type`` name, a config or a model), in :data:`IDENTITY_RULES` order."""
-    act = arch_spec(architecture).activation
-    return tuple(op for op in IDENTITY_RULES if operation_is_identity(op, act))
+from negdiff.architectures import GGUF_ARCHITECTURES, arch_spec
 
 
 def _get_path(root: nn.Module, dotted: str) -> Any:
@@ -202,7 +61,7 @@ def activation_modules(model: nn.Module) -> list[nn.Module]:
     """
     spec = arch_spec(model)
     if not spec.activation_module:
-        raise ValueError(f"architecture {spec.name!r} has no activation_module in ARCHITECTURES")
+        raise ValueError(f"architecture {spec.name!r} has no activation_module in negdiff.architectures.ARCHITECTURES")
     mods = [_get_path(block, spec.activation_module) for block in block_modules(model)]
     if len({id(m) for m in mods}) != len(mods):
         raise ValueError(
@@ -359,7 +218,7 @@ def load_model(
 ):
     """Load ``(model, tokenizer)`` from a local directory or hub id; the model is in eval mode.
 
-    The architecture must be one of :data:`ARCHITECTURES` (checked from the config before the weights
+    The architecture must be one of :data:`negdiff.architectures.ARCHITECTURES` (checked from the config before the weights
     are read). Local directories holding ``*.safetensors`` are loaded from safetensors only. The
     tokenizer comes from ``tokenizer_path`` if given, else from ``path``; extra ``kw`` go to the model.
     """
@@ -382,10 +241,6 @@ def load_model(
     tokenizer = load_tokenizer(path_s if tokenizer_path is None else tokenizer_path, **common)
     return model, tokenizer
 
-
-# GGUF ``general.architecture`` -> HF model_type, for the architectures of :data:`ARCHITECTURES` that
-# transformers can de-quantise from GGUF
-GGUF_ARCHITECTURES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "gpt2": "gpt2"}
 
 
 def gguf_architecture(path: str | os.PathLike) -> str:
@@ -483,86 +338,3 @@ def model_device(model: nn.Module) -> torch.device:
         return model.get_input_embeddings().weight.device
     except (AttributeError, NotImplementedError):
         return next(model.parameters()).device
-
-
-# --------------------------------------------------------------------------------------------------
-# capture
-
-
-@dataclass
-class Capture:
-    """Filled by :func:`capture_pre_activations`; each forward overwrites the entries."""
-
-    layers: list[int]
-    pre_activation: dict[int, torch.Tensor] = field(default_factory=dict)
-    mlp_input: dict[int, torch.Tensor] = field(default_factory=dict)
-
-    def clear(self) -> None:
-        self.pre_activation.clear()
-        self.mlp_input.clear()
-
-
-def _check_layers(model: nn.Module, layers: list[int]) -> tuple[list[nn.Module], list[int]]:
-    modules = pre_activation_modules(model)
-    layers = [int(l) for l in layers]
-    bad = [l for l in layers if not 0 <= l < len(modules)]
-    if bad:
-        raise IndexError(f"layers {bad} out of range: model has {len(modules)} layers")
-    if len(set(layers)) != len(layers):
-        raise ValueError(f"duplicate layers in {layers}")
-    return modules, layers
-
-
-@contextlib.contextmanager
-def capture_pre_activations(
-    model: nn.Module, layers: list[int] | None = None, *, capture_input: bool = False
-) -> Iterator[Capture]:
-    """Record each listed layer's pre-activation (and, if asked, the MLP input) on every forward.
-
-    ``Capture.pre_activation[l]`` is the output of ``pre_activation_modules(model)[l]`` (detached, not
-    copied), shaped [B, T, n_neurons]; ``Capture.mlp_input[l]`` its first positional input [B, T, d].
-    ``layers=None`` means all layers. OPT applies its MLP to hidden states flattened to [B*T, d]; the
-    captured tensors are reshaped back to [B, T, ...] (a view of the same values), using the shape of
-    the block's input recorded by a forward pre-hook on the block.
-    The hooks are removed on exit, also when the body raises.
-    """
-    modules = pre_activation_modules(model)
-    if layers is None:
-        layers = list(range(len(modules)))
-    modules, layers = _check_layers(model, layers)
-    blocks = block_modules(model)
-    cap = Capture(layers=list(layers))
-    handles = []
-    lead_shape: dict[int, torch.Size] = {}
-
-    def make_block_hook(layer: int):
-        def block_hook(module, args, kwargs):
-            hidden = args[0] if args else kwargs.get("hidden_states")
-            if isinstance(hidden, torch.Tensor):
-                lead_shape[layer] = hidden.shape[:-1]
-
-        return block_hook
-
-    def unflatten(layer: int, t: torch.Tensor) -> torch.Tensor:
-        # OPT runs its MLP on hidden states flattened to [B*T, d]; report [B, T, ...] like the others
-        lead = lead_shape.get(layer)
-        if lead is not None and t.shape[:-1] != lead and t.shape[:-1].numel() == lead.numel():
-            t = t.reshape(*lead, t.shape[-1])
-        return t
-
-    def make_hook(layer: int):
-        def hook(module, args, output):
-            cap.pre_activation[layer] = unflatten(layer, output.detach())
-            if capture_input:
-                cap.mlp_input[layer] = unflatten(layer, args[0].detach())
-
-        return hook
-
-    try:
-        for layer in layers:
-            handles.append(blocks[layer].register_forward_pre_hook(make_block_hook(layer), with_kwargs=True))
-            handles.append(modules[layer].register_forward_hook(make_hook(layer)))
-        yield cap
-    finally:
-        for h in handles:
-            h.remove()

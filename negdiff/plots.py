@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
+from negdiff.architectures import ACTIVATION_LABELS  # noqa: E402
 from negdiff.io import atomic_path  # noqa: E402
 
-ACTIVATION_OF = {"llama": "SiLU", "mistral": "SiLU", "qwen2": "SiLU", "qwen3": "SiLU", "gpt_neox": "GELU", "gpt2": "GELU", "opt": "ReLU"}
 
 
 def save_pdf(fig, out: str | Path) -> None:
@@ -147,7 +147,7 @@ def plot_negative_region(
     for k, (model, scores) in enumerate(tables.items()):
         s = negative_region_summary(scores, percent).with_columns(pl.lit(model).alias("model"))
         summaries.append(s)
-        act = ACTIVATION_OF.get(architectures.get(model, ""), "?")
+        act = ACTIVATION_LABELS.get(architectures.get(model, ""), "?")
         label = f"{model} ({act}, n={int(s['n_top'][0])}/{int(s['n_all'][0])} neurons per layer)"
         color = f"C{k}"
         ax_wd.plot(s["layer"], s["wd_top"], marker="o", color=color, label=label)

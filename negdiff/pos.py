@@ -89,3 +89,60 @@ def _line_chunks(text: str, max_chars: int) -> list[str]:
     if cur:
         chunks.append("".join(cur))
     return chunks
+
+
+# --------------------------------------------------------------------------------------------------
+# gold tags of the built-in corpus: words are the space-separated runs of a line
+
+_SPACE_CODES = (9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760, *range(8192, 8203), 8232, 8233, 8239, 8287, 12288)
+_SPACE_LUT = np.zeros(_SPACE_CODES[-1] + 1, dtype=bool)
+_SPACE_LUT[list(_SPACE_CODES)] = True
+
+
+def word_spans(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Character (start, end) offsets of the whitespace-delimited words of ``text`` (as str.split())."""
+    if not text:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if text.isascii():
+        codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        is_space = _SPACE_LUT[:256][codes]
+    else:
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        is_space = _SPACE_LUT[np.minimum(codes, len(_SPACE_LUT) - 1)] & (codes < len(_SPACE_LUT))
+    edges = np.diff(np.concatenate(([1], is_space.view(np.int8), [1])).astype(np.int8))
+    return np.flatnonzero(edges == -1).astype(np.int64), np.flatnonzero(edges == 1).astype(np.int64)
+
+
+_SPAN_CACHE: dict = {}
+
+
+def _spans_and_tags(text: str, pos_lines):
+    key = (text, pos_lines) if isinstance(pos_lines, str) else None
+    if key is not None and key in _SPAN_CACHE:
+        return _SPAN_CACHE[key]
+    if isinstance(pos_lines, str):
+        tags = pos_lines.split()
+    else:
+        tags = [t for line in pos_lines for t in (line.split() if isinstance(line, str) else line)]
+    starts, ends = word_spans(text)
+    if len(tags) != len(starts):
+        raise ValueError(f"text has {len(starts)} words but {len(tags)} POS tags were given")
+    value = (starts, ends, tags)
+    if key is not None:
+        _SPAN_CACHE.clear()          # keep only the latest split (texts are large)
+        _SPAN_CACHE[key] = value
+    return value
+
+
+def word_pos_for_offsets(text: str, pos_lines, offsets) -> list[str | None]:
+    """POS tag of the word each token overlaps most (ties: the first such word); None for no overlap.
+
+    ``text`` is a split's text exactly as read from its ``.txt`` file; ``pos_lines`` is the
+    ``.pos`` content (str) or its parsed lines (list of tag lists); ``offsets`` are the tokens'
+    character (start, end) spans into ``text``. Empty spans (e.g. (0, 0) of special tokens) give None.
+    Word spans are cached for the latest (text, str pos) pair, so calling batch by batch is cheap.
+    """
+    starts, ends, tags = _spans_and_tags(text, pos_lines)
+    return align_tags(starts, ends, tags, offsets)
+
+

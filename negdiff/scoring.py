@@ -57,14 +57,13 @@ the per-column statistics in a lazy ``LazyFrame.map_batches`` whose kernel works
 column in float64 with cache-resident scratch. Per-block results are assembled into the output
 table with polars. ``engine="polars"`` computes the same statistics with pure polars
 expressions (sort, z-score, closed-form terms with ``scipy.special.ndtr`` applied to
-expressions, filtered sums); it agrees to ~1e-13 but measured far slower on a 2-core machine
-(131072 tokens: ~7x at 32 neurons, ~58 s vs ~1 s at 512 neurons; polars' float sort alone is
-~3x numpy's, and per-column ``map_batches`` UDFs lose to GIL contention), so it is kept only
-as a cross-check.
+expressions, filtered sums); it agrees to ~1e-13 but is far slower (polars' float sort is slower
+than numpy's, and per-column ``map_batches`` UDFs contend for the GIL; timings in BENCHMARKS.md §1),
+so it is kept only as a cross-check.
 Memory: one neuron-major ``[B, T]`` buffer, allocated once per layer and reused by every block
 (readers with ``iter_pre_activation`` transpose each shard straight into it, so no ``[T, B]``
 block exists; others add one ``[T, B]`` block), one shard, the MD pair rows, and ``2 T`` float64
-scratch. Measured in ``benchmarks/bench_scoring.py``.
+scratch. Timings and memory: ``benchmarks/bench_scoring.py``, BENCHMARKS.md §1.
 """
 
 from __future__ import annotations
@@ -335,6 +334,9 @@ def md_pairs(n_tokens: int, n_pairs: int, seed: int) -> tuple[np.ndarray, np.nda
     return i, j
 
 
+_draw_md_pairs = md_pairs  # for score_layer, whose pair count takes the config's name ``md_pairs``
+
+
 def _dx_normalised(x: np.ndarray, i: np.ndarray, j: np.ndarray,
                    chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Kept-pair mask (dx > 0) and dx / max dx over the kept pairs (float64)."""
@@ -454,7 +456,7 @@ def _fill_neuron_major(reader, layer: int, start: int, stop: int, n_tokens: int,
     Readers with ``iter_pre_activation`` (the dump reader) are read shard by shard and each shard
     block is transposed straight into the buffer, so no [T, B] block is ever materialised. Reusing
     one buffer matters: a fresh 100+ MB allocation per block costs more in page faults than the
-    transpose itself (measured ~0.3 s vs ~0.05 s per 131072 x 256 block on a 2-core VM).
+    transpose itself (BENCHMARKS.md §1).
     """
     b = stop - start
 
@@ -645,12 +647,14 @@ def _stream_stats(hist, mom) -> np.ndarray:
 
 
 def score_layer(reader, layer: int, *, mode: str = "exact", seed: int = 0,
-                neuron_block: int = 256, md_pairs_n: int = 4096,
+                neuron_block: int = 256, md_pairs: int = 4096,
                 md_seed: int = 0, engine: str = "numpy", bins: int = 4096,
                 z_range: float = 8.0) -> pl.DataFrame:
     """Score every neuron of one layer; one row per neuron (schema ``SCORE_SCHEMA``).
 
-    ``bins`` / ``z_range`` set the z-grid of ``mode="streaming"`` (ignored otherwise).
+    Keywords are named as in the config's ``scoring`` section: ``md_pairs`` is the number of MD token
+    pairs (drawn by :func:`md_pairs` with ``md_seed``); ``bins`` / ``z_range`` set the z-grid of
+    ``mode="streaming"`` (ignored otherwise).
     """
     if mode not in _VALID_MODES:
         raise ValueError(f"mode must be one of {_VALID_MODES}, got {mode!r}")
@@ -667,7 +671,7 @@ def score_layer(reader, layer: int, *, mode: str = "exact", seed: int = 0,
         warnings.warn(f"layer {layer}: fewer than 2 tokens; md left null", UserWarning,
                       stacklevel=2)
     if md_ready:
-        pi, pj = md_pairs(n_tokens, md_pairs_n, md_seed)
+        pi, pj = _draw_md_pairs(n_tokens, md_pairs, md_seed)
         rows = np.unique(np.concatenate([pi, pj]))
         x = np.asarray(reader.read_mlp_input(layer, rows))
         if x.shape[0] != rows.size:

@@ -9,6 +9,12 @@ table with one row per selected neuron and the columns
 
 sorted by layer, then neuron. :func:`selection_table` stacks named sets into one long table.
 
+The set methods are a registry, :data:`SET_METHODS`: a method name (the ``METHOD`` of a set name
+``METHOD@PERCENT[#K]``, :mod:`negdiff.conditions`) maps to a :class:`SetMethod` whose function builds
+one set from a :class:`SetContext`; :func:`build_sets` builds every planned set by its method. A new
+method is one entry there; :mod:`negdiff.conditions` (torch-free, read by the Snakefile) names and plans
+the sets, so the name goes into its ``SET_METHODS`` too (``tests/test_registries.py`` ties the two).
+
 Per-layer counts follow :func:`negdiff.scoring.top_neurons`: ``max(1, round(N * percent / 100))``
 with ``N`` the layer's rows in the scores table (Python ``round``: halves to even).
 """
@@ -16,11 +22,13 @@ with ``N`` the layer's rows in the scores table (Python ``round``: halves to eve
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
+from negdiff.conditions import parse_set, set_name
 from negdiff.scoring import top_neurons
 
 __all__ = [
@@ -36,6 +44,14 @@ __all__ = [
     "identity_record",
     "matched_control",
     "selection_table",
+    "SetContext",
+    "SetMethod",
+    "SET_METHODS",
+    "build_sets",
+    "set_entry",
+    "wn_set",
+    "random_set",
+    "ppl_matched_set",
 ]
 
 SET_SCHEMA: dict[str, pl.DataType] = {
@@ -294,8 +310,8 @@ def identity_record(architecture) -> dict:
     """What the selection record says about the model's nonlinearity, for later stages that do not
     load the model: ``{"architecture": model_type, "nonlinearity": name, "identity_operations":
     {operation: reason}}`` (empty where every operation changes something); ``architecture`` is
-    anything :func:`negdiff.models.arch_spec` takes."""
-    from negdiff.models import arch_spec, identity_operations, identity_reason
+    anything :func:`negdiff.architectures.arch_spec` takes."""
+    from negdiff.architectures import arch_spec, identity_operations, identity_reason
 
     spec = arch_spec(architecture)
     return {
@@ -313,7 +329,7 @@ def ppl_matched_skip(architecture) -> dict | None:
     ``{"skipped": "relu(a) = 0 for a < 0, so neg_zero changes nothing; no perplexity to match",
     "operation": "neg_zero", "nonlinearity": "relu"}``.
     """
-    from negdiff.models import arch_spec, identity_reason
+    from negdiff.architectures import arch_spec, identity_reason
 
     act = arch_spec(architecture).activation
     reason = identity_reason("neg_zero", act)
@@ -323,7 +339,8 @@ def ppl_matched_skip(architecture) -> dict | None:
 
 
 def matched_control(
-    load: dict,
+    model,
+    tokenizer,
     scores: pl.DataFrame,
     wn_set: pl.DataFrame,
     *,
@@ -335,28 +352,28 @@ def matched_control(
     tolerance: float,
     max_iter: int,
     hi: float,
-    device: str = "cpu",
     batch_size: int = 16,
 ) -> tuple[pl.DataFrame, dict]:
-    """The perplexity-matched control of a WN set on a real model.
+    """The perplexity-matched control of a WN set on a real model (loaded by the caller, with its tokenizer).
 
-    Loads the model (``load``: keyword arguments of :func:`negdiff.models.load_model`), takes the first ``tokens`` tokens of ``text_path``, measures the perplexity with
-    ``wn_set`` neg-zeroed (the target), then searches ``m`` with :func:`ppl_matched_search`. The record
-    also holds the baseline perplexity and the data used.
+    Takes the first ``tokens`` tokens of ``text_path``, measures the perplexity with ``wn_set``
+    neg-zeroed (the target), then searches ``m`` with :func:`ppl_matched_search`; ``window`` is the
+    config's ``evaluation.window`` (model positions, BOS included, as :func:`negdiff.logprobs.perplexity`
+    takes it). The record also holds the baseline perplexity and the data used.
 
-    Where neg_zero is the identity on the model's nonlinearity (read from its config, before any weight
-    is loaded) nothing is evaluated: the set is empty and the record is :func:`ppl_matched_skip`'s.
+    Where neg_zero is the identity on the model's nonlinearity nothing is evaluated: the set is empty and
+    the record is :func:`ppl_matched_skip`'s (:func:`ppl_matched_set` checks that from the model's config
+    before any weight is loaded).
     """
     from negdiff.data import encode_text, read_text
-    from negdiff.evals import perplexity
+    from negdiff.logprobs import perplexity
     from negdiff.interventions import intervene, masks_from_selection
-    from negdiff.models import load_config, load_model, n_layers, n_neurons
+    from negdiff.models import n_layers, n_neurons
     from negdiff.tokenizer import bos_token_id
 
-    skipped = ppl_matched_skip(load_config(**load))
+    skipped = ppl_matched_skip(model)
     if skipped is not None:
         return _finish(_empty_set(), "ppl_matched", None, None), skipped
-    model, tokenizer = load_model(**load, device=device)
     stream = encode_text(tokenizer, read_text(text_path), max_tokens=tokens)
     bos = bos_token_id(tokenizer) if prepend_bos else None
     shape = (n_layers(model), n_neurons(model))
@@ -377,3 +394,128 @@ def matched_control(
         tokens=int(len(stream)), text=str(text_path), window=window, stride=stride,
     )
     return chosen, record
+
+
+# --------------------------------------------------------------------------- the set methods
+
+
+@dataclass
+class SetContext:
+    """What the set methods build from, and what they leave besides their sets.
+
+    ``selection`` is the config's selection section (``seed``, ``percents``); ``architecture`` what
+    :func:`negdiff.architectures.arch_spec` takes (the model's config, read without weights); ``load_model`` the
+    caller's loader of ``(model, tokenizer)``, called at most once and only by a method that runs the model;
+    ``matched`` the keyword arguments of :func:`matched_control` besides the model and the sets
+    (``text_path``, ``tokens``, ``window``, ...). ``sets`` holds the sets built so far and ``records``
+    what a method reports beyond its set (the ppl_matched search), both by set name.
+    """
+
+    scores: pl.DataFrame
+    selection: Mapping[str, Any]
+    architecture: Any = None
+    load_model: Callable[[], tuple[Any, Any]] | None = None
+    matched: Mapping[str, Any] = field(default_factory=dict)
+    sets: dict[str, pl.DataFrame] = field(default_factory=dict)
+    records: dict[str, dict] = field(default_factory=dict)
+    _loaded: tuple[Any, Any] | None = field(default=None, repr=False)
+
+    def model(self) -> tuple[Any, Any]:
+        """``(model, tokenizer)`` from ``load_model``, loaded on first use."""
+        if self._loaded is None:
+            if self.load_model is None:
+                raise ValueError("this set method runs the model, but the SetContext has no load_model")
+            self._loaded = self.load_model()
+        return self._loaded
+
+    def wn(self, percent: float) -> pl.DataFrame:
+        name = set_name("wn", percent)
+        if name not in self.sets:
+            raise KeyError(f"{name} must be built before the sets matched to it")
+        return self.sets[name]
+
+
+def wn_set(ctx: SetContext, percent: float, replicate: int = 0) -> pl.DataFrame:
+    """``wn@p``: the top ``percent`` % of each layer by WD (:func:`select_wn`)."""
+    return select_wn(ctx.scores, percent)
+
+
+def random_set(ctx: SetContext, percent: float, replicate: int = 0) -> pl.DataFrame:
+    """``random@p`` (``#k``): as many neurons per layer as ``wn@p``, drawn uniformly with seed
+    ``selection.seed + k`` (:func:`select_random`)."""
+    return select_random(ctx.scores, counts_per_layer(ctx.wn(percent)), seed=ctx.selection["seed"] + replicate)
+
+
+def ppl_matched_set(ctx: SetContext, percent: float, replicate: int = 0) -> pl.DataFrame:
+    """``ppl_matched@p``: the lowest-WD m % of each layer whose neg-zero perplexity matches ``wn@p``'s
+    (:func:`matched_control`; its search record goes to ``ctx.records``). Where neg_zero is the identity on
+    the model's nonlinearity the model is not loaded: the set is empty and the record says why."""
+    name = set_name("ppl_matched", percent)
+    skipped = ppl_matched_skip(ctx.architecture)
+    if skipped is not None:
+        ctx.records[name] = skipped
+        return _finish(_empty_set(), "ppl_matched", None, None)
+    model, tokenizer = ctx.model()
+    chosen, ctx.records[name] = matched_control(model, tokenizer, ctx.scores, ctx.wn(percent), **ctx.matched)
+    return chosen
+
+
+@dataclass(frozen=True)
+class SetMethod:
+    """One kind of neuron set: ``build(ctx, percent, replicate)`` returns the set (schema
+    :data:`SET_SCHEMA`); ``runs_model`` sets are built after every set that does not."""
+
+    build: Callable[[SetContext, float, int], pl.DataFrame]
+    runs_model: bool = False
+
+
+SET_METHODS: dict[str, SetMethod] = {
+    "wn": SetMethod(wn_set),
+    "random": SetMethod(random_set),
+    "ppl_matched": SetMethod(ppl_matched_set, runs_model=True),
+}
+
+
+def _planned(name: str, percents: Sequence[float]) -> tuple[str, float, int]:
+    """``(method, percent, replicate)`` of a set name; the percent as the config spells it."""
+    method, pct = parse_set(name)
+    if method not in SET_METHODS:
+        raise ValueError(f"set {name!r}: no set method {method!r} in negdiff.selection.SET_METHODS")
+    label = name.partition("#")[0].partition("@")[2]
+    percent = next((p for p in percents if f"{p:g}" == label), pct)
+    return method, percent, int(name.partition("#")[2] or 0)
+
+
+def build_sets(names: Sequence[str], ctx: SetContext) -> dict[str, pl.DataFrame]:
+    """Every named set (``METHOD@PERCENT[#K]``), built by its method in :data:`SET_METHODS`.
+
+    Built and returned in this order: sets that do not run the model first, then those that do (so the
+    model is loaded once, last, and only if needed); within each, by percent in ``selection.percents``
+    order, then method in registry order, then replicate. Each set is also kept in ``ctx.sets``.
+    """
+    percents = list(ctx.selection["percents"])
+    methods = list(SET_METHODS)
+    plan = {name: _planned(name, percents) for name in dict.fromkeys(names)}
+
+    def order(name):
+        method, percent, replicate = plan[name]
+        rank = percents.index(percent) if percent in percents else len(percents)
+        return SET_METHODS[method].runs_model, rank, float(percent), methods.index(method), replicate
+
+    ordered = sorted(plan, key=order)
+    for name in ordered:
+        method, percent, replicate = plan[name]
+        ctx.sets[name] = SET_METHODS[method].build(ctx, percent, replicate)
+    return {name: ctx.sets[name] for name in ordered}
+
+
+def set_entry(df: pl.DataFrame, record: dict | None = None) -> dict:
+    """A set's entry in the selection record: ``n_neurons``, ``counts_per_layer`` and, for a set with no
+    record of its own, the ``seed`` it was drawn with (None where not seeded); a set whose method left a
+    ``record`` (the ppl_matched search) carries its ``skipped`` reason instead, where it was skipped."""
+    entry = {"n_neurons": df.height, "counts_per_layer": counts_per_layer(df)}
+    if record is None:
+        entry["seed"] = int(df["seed"][0]) if df.height and df["seed"][0] is not None else None
+    elif "skipped" in record:
+        entry["skipped"] = record["skipped"]
+    return entry

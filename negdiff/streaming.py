@@ -118,8 +118,8 @@ def error_bound(grid: Grid) -> float:
 
 class _Workspace(threading.local):
     """Scratch buffers reused across chunks, one per (role, dtype, device), grown as needed: a fresh
-    multi-MB tensor per chunk costs its page faults again every time on CPU (measured ~3x the
-    arithmetic of the float64 copy here)."""
+    multi-MB tensor per chunk costs its page faults again every time on CPU, more than the
+    arithmetic of the float64 copy (BENCHMARKS.md §2)."""
 
     def __init__(self):
         self.bufs: dict = {}
@@ -219,7 +219,7 @@ def chunk_moments(x) -> Moments:
     d = _float64_copy(x)  # centred in place below
     mean = d.sum(dim=0) / t
     d -= mean
-    m2 = d.square_().sum(dim=0)  # (einsum and aminmax measured 10x slower on CPU here)
+    m2 = d.square_().sum(dim=0)  # (einsum and aminmax are slower on CPU: BENCHMARKS.md §2)
     lo, hi = x.amin(dim=0), x.amax(dim=0)
     return Moments(t, mean, m2, lo.to(torch.float64), hi.to(torch.float64),
                    torch.count_nonzero(x < 0, dim=0))

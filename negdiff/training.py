@@ -5,7 +5,7 @@ Design
 * The training text is tokenised into one stream (:func:`negdiff.data.encode_text`). Each step draws
   ``batch_size`` random windows; every window starts at the beginning of a line and is fed as
   ``[bos] + context-1 stream tokens`` (so the model learns that BOS is a sentence start, which is how
-  :func:`negdiff.evals.sentence_logprobs` scores minimal pairs), and the loss covers every position.
+  :func:`negdiff.logprobs.sentence_logprobs` scores minimal pairs), and the loss covers every position.
 * AdamW (no decay on biases / norms), linear warmup then cosine decay to ``min_lr_ratio * lr``,
   gradient clipping at 1.0. ``torch.manual_seed(seed)`` before model init; the data order comes from
   its own ``numpy`` generator seeded with ``seed``. Given ``seed`` and ``threads`` the run is
@@ -28,26 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from transformers import (
-    GPTNeoXConfig,
-    GPTNeoXForCausalLM,
-    LlamaConfig,
-    LlamaForCausalLM,
-    OPTConfig,
-    OPTForCausalLM,
-)
-
+from negdiff.architectures import ARCHITECTURES, TRAINABLE, tiny_config
 from negdiff.config import checkpoint_name
 from negdiff.io import atomic_dir, write_json
 from negdiff.tokenizer import save_tokenizer
 
 
-ARCH_CLASSES: dict[str, tuple[type, type]] = {
-    "llama": (LlamaConfig, LlamaForCausalLM),
-    "gpt_neox": (GPTNeoXConfig, GPTNeoXForCausalLM),
-    "opt": (OPTConfig, OPTForCausalLM),
-}
-SUPPORTED = tuple(ARCH_CLASSES)
+SUPPORTED = TRAINABLE  # the architectures whose record carries from-scratch training keywords
 
 # names accepted in the model_hparams dict given to train_model
 HPARAM_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "context")
@@ -79,7 +66,8 @@ def make_config(
     * gpt_neox: GELU MLP (``dense_h_to_4h``), parallel residual, partial RoPE (Pythia style).
     * opt: ReLU MLP (``fc1``), pre-LayerNorm, learned positions, biases.
 
-    All three tie input and output embeddings and use no dropout.
+    All three tie input and output embeddings and use no dropout. The keywords beyond the sizes are
+    the architecture record's ``training`` entry (:data:`negdiff.architectures.ARCHITECTURES`).
     """
     if architecture not in SUPPORTED:
         raise ValueError(
@@ -92,62 +80,28 @@ def make_config(
         vocab_size = max(int(vocab_size), len(tokenizer))
     else:
         bos = eos = pad = 0
-    cfg_cls, _ = ARCH_CLASSES[architecture]
-    common = dict(
-        vocab_size=int(vocab_size),
-        hidden_size=int(hidden_size),
-        num_hidden_layers=int(num_layers),
-        num_attention_heads=int(num_heads),
-        max_position_embeddings=int(context),
+    return tiny_config(
+        architecture,
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        intermediate_size=intermediate_size,
+        context=context,
         bos_token_id=bos,
         eos_token_id=eos,
         pad_token_id=pad,
         tie_word_embeddings=True,
         use_cache=True,
+        **ARCHITECTURES[architecture].training,
     )
-    if architecture == "llama":
-        cfg = cfg_cls(
-            **common,
-            intermediate_size=int(intermediate_size),
-            num_key_value_heads=int(num_heads),
-            hidden_act="silu",
-            initializer_range=0.02,
-            rms_norm_eps=1e-6,
-            attention_bias=False,
-            mlp_bias=False,
-            attention_dropout=0.0,
-        )
-    elif architecture == "gpt_neox":
-        cfg = cfg_cls(
-            **common,
-            intermediate_size=int(intermediate_size),
-            hidden_act="gelu",
-            use_parallel_residual=True,
-            initializer_range=0.02,
-            attention_dropout=0.0,
-            hidden_dropout=0.0,
-            attention_bias=True,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25},
-        )
-    else:  # opt
-        cfg = cfg_cls(
-            **common,
-            ffn_dim=int(intermediate_size),
-            word_embed_proj_dim=int(hidden_size),
-            do_layer_norm_before=True,
-            activation_function="relu",
-            enable_bias=True,
-            dropout=0.0,
-            attention_dropout=0.0,
-            layerdrop=0.0,
-            init_std=0.02,
-        )
-    return cfg
 
 
 def build_model(config, seed: int):
     """Instantiate a freshly initialised model for ``config`` after ``torch.manual_seed(seed)``."""
-    _, model_cls = ARCH_CLASSES[config.model_type]
+    import transformers
+
+    model_cls = getattr(transformers, ARCHITECTURES[config.model_type].model_class)
     torch.manual_seed(seed)
     try:
         model = model_cls._from_config(config, attn_implementation="sdpa")
@@ -232,7 +186,7 @@ def train_model(
     from transformers import AutoTokenizer
 
     from negdiff.data import encode_text, read_text
-    from negdiff.evals import perplexity
+    from negdiff.logprobs import perplexity
 
     t0 = time.time()
     hp = dict(model_hparams)

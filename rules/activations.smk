@@ -1,6 +1,18 @@
 # Pre-activation dumps: one job per (model, checkpoint), sharded safetensors plus a manifest.
 
 
+# Keyword arguments of negdiff.activations.dump_activations from the activations section, under its names:
+# layers ("all" is None), window (model positions, BOS included), stride, ... and the token sample only when
+# keeping histograms (changing it then reruns no full dump). The job adds what needs the tokenizer or the
+# scoring grid: bos_token_id (prepend_bos), grid and meta.
+DUMP_KWARGS = canonical(
+    {k: config["activations"][k] for k in ["window", "stride", "max_tokens", "tokens_per_shard", "dtype",
+                                           "capture_mlp_input", "batch_size", "keep"]}
+    | ({k: config["activations"][k] for k in ["sample_tokens", "sample_seed"]} if DUMP_HISTOGRAMS else {})
+    | {"layers": None if config["activations"]["layers"] == "all" else list(config["activations"]["layers"])}
+)
+
+
 rule dump_activations:
     input:
         model=model_input,
@@ -8,8 +20,10 @@ rule dump_activations:
     output:
         directory("results/activations/{model}/{checkpoint}"),
     params:
-        # the sample only matters when keeping histograms: changing it reruns no full dump
-        activations=section("activations", exclude=["checkpoints"] + ([] if DUMP_HISTOGRAMS else ["sample_tokens", "sample_seed"])),
+        dump=DUMP_KWARGS,
+        prepend_bos=config["activations"]["prepend_bos"],
+        split=config["activations"]["split"],
+        # the z-grid of keep: histograms (negdiff.streaming.Grid keywords), else none
         grid=subsection("scoring", ["bins", "z_range"]) if DUMP_HISTOGRAMS else None,
         device=config["device"],
         load=lambda wc: model_load(wc.model, wc.checkpoint),

@@ -18,9 +18,11 @@ from negdiff.config import (  # noqa: E402
     gguf_source,
     imported_modules,
     model_spec,
+    module_path,
     negdiff_closure,
 )
 from negdiff.data import local_source_path  # noqa: E402
+from negdiff.figure_registry import CLAIM_RULE, FIGURES, planned_figures, rule_report  # noqa: E402
 
 export_pythonpath(str(REPO))
 
@@ -41,7 +43,7 @@ def code_fingerprint(script):
     h = hashlib.sha256()
     for name in negdiff_closure(imported_modules(source)):
         h.update(name.encode())
-        h.update((REPO / "negdiff" / f"{name}.py").read_bytes())
+        h.update(module_path(name, REPO / "negdiff").read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -238,15 +240,29 @@ def suite_path(name):
 
 
 EVAL_DIRS = [f"results/evals/{m}/{c}" for m in MODELS for c in eval_checkpoints(m)]
-CLAIM_FIGURES = ["ablation", "phenomena", "pos_surprisal", "layerwise", "training_dynamics", "dissociation"]
-if all(len(eval_checkpoints(m)) == 1 for m in MODELS):
-    CLAIM_FIGURES.remove("training_dynamics")  # no model has checkpoints to follow
+# Figures come from negdiff/figure_registry.py; those that follow checkpoints only where a model has some.
+MULTI_CHECKPOINT = any(len(eval_checkpoints(m)) > 1 for m in MODELS)
+FIGURE_NAMES = planned_figures(checkpoints=MULTI_CHECKPOINT)
+CLAIM_FIGURES = planned_figures(checkpoints=MULTI_CHECKPOINT, rule=CLAIM_RULE)
 
-# Outputs marked for the HTML report; the report rule runs after all of them.
+
+def figure_output(rule_name):
+    """The PDF a figure rule writes, marked for the report with the caption and category of its figures in
+    the registry; figure_claims draws several, ``{figure}.pdf`` (one job each), the others one."""
+    caption, category = rule_report(rule_name)
+    if rule_name == CLAIM_RULE:
+        stem = "{figure}"
+    else:
+        (stem,) = [name for name, fig in FIGURES.items() if fig.rule == rule_name]
+    return report(f"{RUN}/figures/{stem}.pdf", caption=f"../{caption}", category=category)
+
+
+# Outputs marked for the HTML report, the summary table (report category "Summary") ahead of the figures
+# of its category; the report rule runs after all of them.
 REPORTED = (
-    [f"{RUN}/figures/neuron_example.pdf", f"{RUN}/figures/negative_region.pdf"]
-    + [f"{RUN}/figures/{name}.pdf" for name in CLAIM_FIGURES]
-    + [f"{RUN}/tables/summary.csv", f"{RUN}/figures/claims.pdf"]
+    [f"{RUN}/figures/{name}.pdf" for name in FIGURE_NAMES if FIGURES[name].category != "Summary"]
+    + [f"{RUN}/tables/summary.csv"]
+    + [f"{RUN}/figures/{name}.pdf" for name in FIGURE_NAMES if FIGURES[name].category == "Summary"]
 )
 FINAL_TARGETS = (
     REPORTED

@@ -21,7 +21,7 @@ rule evaluate_pairs:
         cohort=lambda wc: wc.checkpoint == cohort_checkpoint(wc.model),
         load=lambda wc: model_load(wc.model, wc.checkpoint),
         device=config["device"],
-        code=code_fingerprint("evaluate.py"),
+        code=code_fingerprint("evaluate_pairs.py"),
     log:
         log_path("evaluate_pairs", "{model}", "{checkpoint}"),
     benchmark: benchmark_path("evaluate_pairs", "{model}", "{checkpoint}")
@@ -33,7 +33,7 @@ rule evaluate_pairs:
         runtime=120,
         gpu=GPU,
     script:
-        "../workflow_scripts/evaluate.py"
+        "../workflow_scripts/evaluate_pairs.py"
 
 
 rule evaluate_text:
@@ -47,7 +47,7 @@ rule evaluate_text:
         # cohort WD (the WN cohort, its random controls and a per-layer "layer" cohort) on held-out
         # text, disjoint from the dumped tokens that selected the sets: the ppl_split text, minus its
         # first activations.max_tokens tokens when it is the activation split
-        # (negdiff.evaluation.cohort_token_stream; params.activations decides the skip)
+        # (negdiff.cohorts.cohort_token_stream; params.activations decides the skip)
         cohort_text=text_file(EVALUATION["ppl_split"]),
     output:
         metrics="results/evals/{model}/{checkpoint}/text_metrics.parquet",
@@ -62,7 +62,7 @@ rule evaluate_text:
         load=lambda wc: model_load(wc.model, wc.checkpoint),
         gold_pos=BUILTIN_DATA,
         device=config["device"],
-        code=code_fingerprint("evaluate.py"),
+        code=code_fingerprint("evaluate_text.py"),
     log:
         log_path("evaluate_text", "{model}", "{checkpoint}"),
     benchmark: benchmark_path("evaluate_text", "{model}", "{checkpoint}")
@@ -74,7 +74,7 @@ rule evaluate_text:
         runtime=120,
         gpu=GPU,
     script:
-        "../workflow_scripts/evaluate.py"
+        "../workflow_scripts/evaluate_text.py"
 
 
 rule collect_evals:

@@ -1,4 +1,5 @@
-# Terminal figure targets (PDF). Each figure states its model, data and n.
+# Terminal figure targets (PDF). Each figure states its model, data and n. What each rule draws, its
+# caption and report category: negdiff/figure_registry.py (FIGURES); figure_output marks the PDF for the report.
 
 rule figure_neuron_example:
     input:
@@ -7,7 +8,7 @@ rule figure_neuron_example:
         text=text_file(config["activations"]["split"]),
         pos=gold_pos_file(config["activations"]["split"]),
     output:
-        report(f"{RUN}/figures/neuron_example.pdf", caption="../report/neuron_example.rst", category="Scores"),
+        figure_output("figure_neuron_example"),
     params:
         figures=canonical({k: config["figures"][k] for k in ("example_layer", "example_pairs", "scatter_pairs")}),
         model=EXAMPLE_MODEL,
@@ -33,7 +34,7 @@ rule figure_negative_region:
     input:
         scores=[f"results/scores/{m}/{final_checkpoint(m)}.parquet" for m in MODELS],
     output:
-        report(f"{RUN}/figures/negative_region.pdf", caption="../report/negative_region.rst", category="Scores"),
+        figure_output("figure_negative_region"),
     params:
         top_percent=config["figures"]["top_percent"],
         models=MODELS,
@@ -61,11 +62,7 @@ rule figure_claims:
         cohort_wd=f"{RUN}/tables/cohort_wd.parquet",
         records=[f"results/selection/{m}.json" for m in MODELS],
     output:
-        report(
-            f"{RUN}/figures/{{figure}}.pdf",
-            caption="../report/claim_figures.rst",
-            category="Evaluation",
-        ),
+        figure_output("figure_claims"),
     wildcard_constraints:
         figure="|".join(CLAIM_FIGURES),
     params:
@@ -120,7 +117,7 @@ rule figure_verdicts:
     input:
         summary=f"{RUN}/tables/summary.csv",
     output:
-        report(f"{RUN}/figures/claims.pdf", caption="../report/claims.rst", category="Summary"),
+        figure_output("figure_verdicts"),
     params:
         data=data_label(),
         margin_smallest=config["claims"]["smallest_effect"]["margin_nats"],

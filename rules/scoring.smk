@@ -7,7 +7,8 @@ rule score_neurons:
     output:
         "results/scores/{model}/{checkpoint}.parquet",
     params:
-        # the z-grid only matters in streaming mode: changing it reruns scoring only there
+        # keyword arguments of negdiff.scoring.score_layer, under the config's names; the z-grid only
+        # matters in streaming mode: changing it reruns scoring only there
         scoring=section("scoring", exclude=["differentiation_top_k"] + ([] if config["scoring"]["mode"] == "streaming" else ["bins", "z_range"])),
         code=code_fingerprint("score_neurons.py"),
     log:

@@ -10,13 +10,15 @@ rule select_neurons:
         table="results/selection/{model}.parquet",
         record="results/selection/{model}.json",
     params:
-        selection=section("selection"),
+        # seed and percents; the sets planned (negdiff.conditions.selection_sets) are built by their methods
+        # (negdiff.selection.SET_METHODS); ppl_matched.enabled decides whether ppl_matched@main is planned
+        selection=section("selection", exclude=["ppl_matched"]),
         sets=selection_sets(SELECTION),
         checkpoint=lambda wc: cohort_checkpoint(wc.model),
         load=lambda wc: model_load(wc.model, cohort_checkpoint(wc.model)),
-        window=EVALUATION["window"],
-        stride=EVALUATION["stride"],
-        prepend_bos=EVALUATION["prepend_bos"],
+        # keyword arguments of negdiff.selection.matched_control (window: model positions, BOS included)
+        matched=canonical({**{k: SELECTION["ppl_matched"][k] for k in ("tokens", "tolerance", "max_iter", "hi")},
+                           **{k: EVALUATION[k] for k in ("window", "stride", "prepend_bos")}}),
         device=config["device"],
         code=code_fingerprint("select_neurons.py"),
     log:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from negdiff import architectures
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -30,27 +32,15 @@ _WORDS = (
 
 
 def tiny_config(arch: str):
-    import transformers as T
-
-    common = dict(vocab_size=TINY_VOCAB, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    """A tiny config of ``arch`` (negdiff.architectures.tiny_config), with grouped-query attention
+    where the architecture has it and untied embeddings, to exercise more of each model."""
+    extra: dict = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
     if arch in ("llama", "mistral", "qwen2", "qwen3"):
-        cls = {"llama": T.LlamaConfig, "mistral": T.MistralConfig, "qwen2": T.Qwen2Config, "qwen3": T.Qwen3Config}[arch]
-        extra = {"head_dim": 8} if arch == "qwen3" else {}
-        return cls(hidden_size=TINY_HIDDEN, intermediate_size=TINY_INTERMEDIATE, num_hidden_layers=TINY_LAYERS,
-                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=TINY_CONTEXT,
-                   tie_word_embeddings=False, **extra, **common)
-    if arch == "gpt_neox":
-        return T.GPTNeoXConfig(hidden_size=TINY_HIDDEN, intermediate_size=TINY_INTERMEDIATE,
-                               num_hidden_layers=TINY_LAYERS, num_attention_heads=4,
-                               max_position_embeddings=TINY_CONTEXT, **common)
-    if arch == "opt":
-        return T.OPTConfig(hidden_size=TINY_HIDDEN, ffn_dim=TINY_INTERMEDIATE, num_hidden_layers=TINY_LAYERS,
-                           num_attention_heads=4, max_position_embeddings=TINY_CONTEXT,
-                           word_embed_proj_dim=TINY_HIDDEN, **common)
-    if arch == "gpt2":
-        return T.GPT2Config(n_embd=TINY_HIDDEN, n_inner=TINY_INTERMEDIATE, n_layer=TINY_LAYERS, n_head=4,
-                            n_positions=TINY_CONTEXT, **common)
-    raise KeyError(arch)
+        extra.update(num_key_value_heads=2, tie_word_embeddings=False)
+    if arch == "qwen3":
+        extra["head_dim"] = 8
+    return architectures.tiny_config(arch, vocab_size=TINY_VOCAB, hidden_size=TINY_HIDDEN, num_layers=TINY_LAYERS,
+                                     num_heads=4, intermediate_size=TINY_INTERMEDIATE, context=TINY_CONTEXT, **extra)
 
 
 def build_tiny_tokenizer():

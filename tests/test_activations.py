@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import TINY_HIDDEN, TINY_INTERMEDIATE, TINY_LAYERS, TINY_VOCAB
+from negdiff.capture import capture_pre_activations
 from negdiff import activations, models
 from negdiff.activations import ActivationReader, dump_activations
 from negdiff.data import TokenStream, iter_windows
@@ -34,7 +35,7 @@ def reference(model, stream, *, window, stride, max_tokens, bos_token_id=None):
         if bos_token_id is not None:
             x = np.concatenate([[bos_token_id], x])
         b = 0 if bos_token_id is None else 1
-        with torch.no_grad(), models.capture_pre_activations(model, list(range(TINY_LAYERS)), capture_input=True) as cap:
+        with torch.no_grad(), capture_pre_activations(model, list(range(TINY_LAYERS)), capture_input=True) as cap:
             model(torch.from_numpy(x)[None])
         lo = w.keep_from - w.start
         hi = min(w.end - w.start, lo + (max_tokens - n))
@@ -127,7 +128,9 @@ def test_low_precision_round_trip(dtype, loaded, tmp_path):
 def test_bos_prepended_and_dropped(loaded, tmp_path):
     model = loaded("gpt2")
     stream = make_stream(50, seed=2)
-    m = dump_activations(model, stream, tmp_path, bos_token_id=1, **{**DUMP, "batch_size": 1, "max_tokens": 50})
+    # window counts model positions, the BOS included: 17 = the BOS + 16 stream tokens
+    m = dump_activations(model, stream, tmp_path, bos_token_id=1,
+                         **{**DUMP, "window": 17, "batch_size": 1, "max_tokens": 50})
     assert m["bos_token_id"] == 1
     ref_pre, _, ref_tok, _, ref_pos = reference(model, stream, window=16, stride=10, max_tokens=50, bos_token_id=1)
     r = ActivationReader(tmp_path)
@@ -307,4 +310,4 @@ def test_argument_errors(loaded, tmp_path):
     with pytest.raises(IndexError, match="out of range"):
         dump_activations(model, s, tmp_path, layers=[5], **DUMP)
     with pytest.raises(ValueError, match="context"):
-        dump_activations(model, s, tmp_path, **dict(DUMP, window=128, stride=64), bos_token_id=1)
+        dump_activations(model, s, tmp_path, **dict(DUMP, window=129, stride=64), bos_token_id=1)

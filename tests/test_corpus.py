@@ -1,4 +1,4 @@
-"""Tests of the built-in grammar corpus (negdiff.corpus)."""
+"""Tests of the built-in toy grammar (negdiff.grammar), its suites' reader (negdiff.suites) and gold tags (negdiff.pos)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from negdiff import corpus as C
+from negdiff.grammar import FORMAT_VERSION, generate_corpus
+from negdiff.grammar.grammar import MAX_WORDS, allowed_reflexives, generate_split, normalise
+from negdiff.grammar.lexicon import ADJ_ANIMATE, ADJ_THING, ANIMALS, COLORS, COLOR_THINGS, EAT, FOODS, INTRANSITIVE, NAME_LIST, NOUNS, POS_TAGS, SENTENTIAL, SOUND, TRANSITIVE, lexicon
+from negdiff.pos import word_pos_for_offsets, word_spans
+from negdiff.suites import read_pairs
 
 SMALL = dict(train_words=20_000, valid_words=3_000, test_words=3_000, pairs_per_paradigm=20)
 SPLITS = ("train", "valid", "test")
@@ -21,7 +25,7 @@ TSE_FIELDS = ("sentence_good", "sentence_bad", "template", "case")
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus") / "seed0"
-    manifest = C.generate_corpus(out, seed=0, **SMALL)
+    manifest = generate_corpus(out, seed=0, **SMALL)
     return out, manifest
 
 
@@ -29,7 +33,7 @@ def small(tmp_path_factory):
 def medium(tmp_path_factory):
     """Enough text to check distributional properties of the grammar."""
     out = tmp_path_factory.mktemp("corpus_medium")
-    C.generate_corpus(out, seed=3, train_words=400_000, valid_words=1_000, test_words=1_000, pairs_per_paradigm=40)
+    generate_corpus(out, seed=3, train_words=400_000, valid_words=1_000, test_words=1_000, pairs_per_paradigm=40)
     return out
 
 
@@ -51,30 +55,30 @@ def test_layout(small):
     for suite in SUITES:
         assert list((out / suite).glob("*.jsonl"))
     assert json.loads((out / "manifest.json").read_text()) == manifest
-    assert manifest["format_version"] == C.FORMAT_VERSION and manifest["seed"] == 0
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["seed"] == 0
     assert not [p for p in out.rglob("*") if p.name.startswith(".tmp-")]
 
 
 def test_same_seed_identical_bytes(small, tmp_path):
     out, _ = small
     again = tmp_path / "again"
-    C.generate_corpus(again, seed=0, **SMALL)
+    generate_corpus(again, seed=0, **SMALL)
     assert _files(again) == _files(out)
 
 
 def test_different_seed_differs(small, tmp_path):
     out, _ = small
     other = tmp_path / "seed1"
-    C.generate_corpus(other, seed=1, **SMALL)
+    generate_corpus(other, seed=1, **SMALL)
     assert (other / "train.txt").read_bytes() != (out / "train.txt").read_bytes()
 
 
 def test_rerun_into_same_dir_overwrites(tmp_path):
-    C.generate_corpus(tmp_path, seed=5, **SMALL)
+    generate_corpus(tmp_path, seed=5, **SMALL)
     stale = tmp_path / "blimp" / "not_a_paradigm.jsonl"
     stale.write_text("{}\n")
     first = _files(tmp_path)
-    C.generate_corpus(tmp_path, seed=5, **SMALL)
+    generate_corpus(tmp_path, seed=5, **SMALL)
     assert not stale.exists()
     first.pop("blimp/not_a_paradigm.jsonl")
     assert _files(tmp_path) == first
@@ -89,10 +93,10 @@ def test_sizes(small):
         lines = _lines(out / f"{split}.txt")
         n = sum(len(l.split()) for l in lines)
         want = SMALL[f"{split}_words"]
-        assert want <= n <= want + C.MAX_WORDS
+        assert want <= n <= want + MAX_WORDS
         assert manifest["word_counts"][split] == n
         assert manifest["sentence_counts"][split] == len(lines)
-        assert max(len(l.split()) for l in lines) <= C.MAX_WORDS
+        assert max(len(l.split()) for l in lines) <= MAX_WORDS
         assert 6 <= n / len(lines) <= 14
 
 
@@ -108,7 +112,7 @@ def test_text_format(small):
 
 def test_pos_aligned(small):
     out, _ = small
-    lex = C.lexicon()
+    lex = lexicon()
     for split in SPLITS:
         words = _lines(out / f"{split}.txt")
         tags = _lines(out / f"{split}.pos")
@@ -117,7 +121,7 @@ def test_pos_aligned(small):
             ws, ts = w_line.split(), t_line.split()
             assert len(ws) == len(ts), (w_line, t_line)
             for w, t in zip(ws, ts):
-                assert t in C.POS_TAGS
+                assert t in POS_TAGS
                 if w != "that":          # that: DET, SCONJ (complementiser) or PRON (relative)
                     assert lex[w] == t, (w, t, w_line)
 
@@ -137,7 +141,7 @@ def test_that_is_tagged_by_function(small):
 
 def test_blimp_suite(small):
     out, manifest = small
-    rows = C.read_pairs(out / "blimp")
+    rows = read_pairs(out / "blimp")
     by_uid: dict[str, list[dict]] = {}
     for r in rows:
         for f in BLIMP_FIELDS:
@@ -168,7 +172,7 @@ def test_blimp_suite(small):
 
 def test_tse_suite(small):
     out, manifest = small
-    rows = C.read_pairs(out / "tse")
+    rows = read_pairs(out / "tse")
     templates = Counter()
     for r in rows:
         for f in TSE_FIELDS:
@@ -187,7 +191,7 @@ def test_tse_suite(small):
 
 def test_nonsyntactic_suite(small):
     out, manifest = small
-    rows = C.read_pairs(out / "nonsyntactic")
+    rows = read_pairs(out / "nonsyntactic")
     uids = {r["UID"] for r in rows}
     assert len(uids) >= 3
     for r in rows:
@@ -200,9 +204,9 @@ def test_nonsyntactic_suite(small):
 
 def test_pairs_minimal_and_in_lexicon(small):
     out, _ = small
-    lex = C.lexicon()
+    lex = lexicon()
     for suite in SUITES:
-        for r in C.read_pairs(out / suite):
+        for r in read_pairs(out / suite):
             g, b = r["sentence_good"].split(), r["sentence_bad"].split()
             assert set(g) <= set(lex) and set(b) <= set(lex), r
             assert _edit_distance(g, b) <= 4, r
@@ -215,32 +219,32 @@ def test_no_pair_sentence_in_text(small):
     out, _ = small
     pair_keys = set()
     for suite in SUITES:
-        for r in C.read_pairs(out / suite):
-            pair_keys.add(C._norm(r["sentence_good"]))
-            pair_keys.add(C._norm(r["sentence_bad"]))
+        for r in read_pairs(out / suite):
+            pair_keys.add(normalise(r["sentence_good"]))
+            pair_keys.add(normalise(r["sentence_bad"]))
     for split in SPLITS:
         for line in _lines(out / f"{split}.txt"):
-            assert C._norm(line) not in pair_keys, line
+            assert normalise(line) not in pair_keys, line
 
 
 def test_forbidden_sentences_are_filtered():
     import random
 
-    lines, _, _, _ = C._generate_split(random.Random(0), 5_000, set())
-    common = Counter(C._norm(l) for l in lines).most_common(5)
+    lines, _, _, _ = generate_split(random.Random(0), 5_000, set())
+    common = Counter(normalise(l) for l in lines).most_common(5)
     forbidden = {s for s, _ in common}
-    lines2, _, _, rejected = C._generate_split(random.Random(0), 5_000, forbidden)
+    lines2, _, _, rejected = generate_split(random.Random(0), 5_000, forbidden)
     assert rejected > 0
-    assert not forbidden & {C._norm(l) for l in lines2}
+    assert not forbidden & {normalise(l) for l in lines2}
 
 
 # ------------------------------------------------------------------------- grammar sanity
 
 _NOUN_NUM = {}
-for _cls in C.NOUNS.values():
+for _cls in NOUNS.values():
     for _n in _cls:
         _NOUN_NUM[_n.sg], _NOUN_NUM[_n.pl] = "sg", "pl"
-_VERBS = C.INTRANSITIVE + C.TRANSITIVE + C.SENTENTIAL + tuple(C.SOUND.values()) + (C.EAT,)
+_VERBS = INTRANSITIVE + TRANSITIVE + SENTENTIAL + tuple(SOUND.values()) + (EAT,)
 _S3 = {v.s3 for v in _VERBS}
 _BASE = {v.base for v in _VERBS}
 _SG_DETS = {"this", "that", "a", "an", "every"}
@@ -297,7 +301,7 @@ def test_npis_only_under_licensors(medium):
 def test_npi_licensor_in_relative_clause_does_not_license_main_clause(medium):
     """'no N that the M like have ever ...' is generated, 'the N that no M like have ever ...' never:
     when 'has/have ever' follows a relative clause ending in a verb, the clause's subject has 'no'."""
-    sent_forms = {getattr(v, f) for v in C.SENTENTIAL for f in ("s3", "base", "past", "pp")}
+    sent_forms = {getattr(v, f) for v in SENTENTIAL for f in ("s3", "base", "past", "pp")}
     checked = 0
     for words, tags in _corpus(medium):
         for i, w in enumerate(words):
@@ -314,18 +318,18 @@ def test_reflexives_agree_with_subject(medium):
     for words, tags in _corpus(medium):
         h = _subject_head(words, tags)
         if h is not None and len(words) == h + 4 and tags[h + 1] == "VERB" and tags[h + 2] == "PRON":
-            noun = next(n for c in C.NOUNS.values() for n in c if words[h] in (n.sg, n.pl))
-            allowed = C.allowed_reflexives(_NOUN_NUM[words[h]], noun.cls, noun.gender)
+            noun = next(n for c in NOUNS.values() for n in c if words[h] in (n.sg, n.pl))
+            allowed = allowed_reflexives(_NOUN_NUM[words[h]], noun.cls, noun.gender)
             assert words[h + 2] in allowed, words
             checked += 1
     assert checked > 50
 
 
 def test_world_knowledge_is_consistent(medium):
-    sound_of = {a.sg: a.sound for a in C.ANIMALS} | {a.pl: a.sound for a in C.ANIMALS}
-    food_of = {a.sg: a.food for a in C.ANIMALS} | {a.pl: a.food for a in C.ANIMALS}
-    color_of = {t.sg: t.color for t in C.COLOR_THINGS} | {t.pl: t.color for t in C.COLOR_THINGS}
-    sound_verb = {w: v.base for v in C.SOUND.values() for w in (v.s3, v.base, v.past, v.pp)}
+    sound_of = {a.sg: a.sound for a in ANIMALS} | {a.pl: a.sound for a in ANIMALS}
+    food_of = {a.sg: a.food for a in ANIMALS} | {a.pl: a.food for a in ANIMALS}
+    color_of = {t.sg: t.color for t in COLOR_THINGS} | {t.pl: t.color for t in COLOR_THINGS}
+    sound_verb = {w: v.base for v in SOUND.values() for w in (v.s3, v.base, v.past, v.pp)}
     counts = Counter()
     for words, tags in _corpus(medium):
         h = _subject_head(words, tags)
@@ -337,10 +341,10 @@ def test_world_knowledge_is_consistent(medium):
         if rest and rest[0] in sound_verb:
             assert sound_of[words[h]] == sound_verb[rest[0]], words
             counts["sound"] += 1
-        if len(rest) == 3 and rest[0] in (C.EAT.s3, C.EAT.base, C.EAT.past, C.EAT.pp):
+        if len(rest) == 3 and rest[0] in (EAT.s3, EAT.base, EAT.past, EAT.pp):
             assert food_of[words[h]] == rest[1], words
             counts["food"] += 1
-        if len(rest) == 3 and rest[0] in ("is", "are", "was", "were") and rest[1] in C.COLORS:
+        if len(rest) == 3 and rest[0] in ("is", "are", "was", "were") and rest[1] in COLORS:
             assert color_of[words[h]] == rest[1], words
             counts["color"] += 1
     assert min(counts["sound"], counts["food"], counts["color"]) > 30, counts
@@ -350,23 +354,23 @@ def _categories() -> dict[str, str]:
     """Coarse grammatical category of each word: nouns by class and number, verbs by kind,
     selectional class and form, adjectives by the nouns they modify, function words as themselves."""
     cat: dict[str, set[str]] = {}
-    for cls, nouns in C.NOUNS.items():
+    for cls, nouns in NOUNS.items():
         for n in nouns:
             cat.setdefault(n.sg, set()).add(f"N:{cls}:sg")
             cat.setdefault(n.pl, set()).add(f"N:{cls}:pl")
-    for f in C.FOODS:
+    for f in FOODS:
         cat.setdefault(f, set()).add("FOOD")
-    for name, _ in C.NAME_LIST:
+    for name, _ in NAME_LIST:
         cat.setdefault(name, set()).add("NAME")
     for v in _VERBS:
         for form in ("s3", "base", "past", "pp"):
             cat.setdefault(getattr(v, form), set()).add(f"V:{v.kind}:{form}")
-    for a in set(C.ADJ_ANIMATE) | set(C.ADJ_THING):
-        cat.setdefault(a, set()).add(f"A:{a in C.ADJ_ANIMATE}:{a in C.ADJ_THING}")
-    for c in C.COLORS:
+    for a in set(ADJ_ANIMATE) | set(ADJ_THING):
+        cat.setdefault(a, set()).add(f"A:{a in ADJ_ANIMATE}:{a in ADJ_THING}")
+    for c in COLORS:
         cat.setdefault(c, set()).add("COLOR")
     out = {w: "|".join(sorted(c)) for w, c in cat.items()}
-    for w in C.lexicon():
+    for w in lexicon():
         out.setdefault(w, w)
     return out
 
@@ -381,7 +385,7 @@ def test_good_sentences_look_like_training_text(medium):
         seen.update(zip(cs, cs[1:], cs[2:]))
     missing, total = [], 0
     for suite in SUITES:
-        for r in C.read_pairs(medium / suite):
+        for r in read_pairs(medium / suite):
             g = r["sentence_good"].split()
             if g[-1] not in (".", "?"):
                 g = g + ["."]
@@ -397,13 +401,13 @@ def test_bad_sentences_are_not_generated(medium):
     exact match with the training text, so this checks the grammar itself)."""
     import random
 
-    lines, _, _, _ = C._generate_split(random.Random(11), 300_000, set())
-    generated = {C._norm(l) for l in lines}
+    lines, _, _, _ = generate_split(random.Random(11), 300_000, set())
+    generated = {normalise(l) for l in lines}
     for suite in SUITES:
         if suite == "nonsyntactic":
             continue
-        for r in C.read_pairs(medium / suite):
-            assert C._norm(r["sentence_bad"]) not in generated, r
+        for r in read_pairs(medium / suite):
+            assert normalise(r["sentence_bad"]) not in generated, r
 
 
 # ------------------------------------------------------------------------- readers
@@ -414,16 +418,16 @@ def test_read_pairs_errors(tmp_path):
     f = tmp_path / "b_pairs.jsonl"
     f.write_text(json.dumps(good) + "\n" + "{not json\n")
     with pytest.raises(ValueError, match=r"b_pairs\.jsonl:2"):
-        C.read_pairs(f)
+        read_pairs(f)
     f.write_text(json.dumps(good) + "\n\n" + json.dumps({"sentence_good": "a", "UID": "x"}) + "\n")
     with pytest.raises(ValueError, match=r"b_pairs\.jsonl:3.*sentence_bad"):
-        C.read_pairs(f)
+        read_pairs(f)
     f.write_text(json.dumps({"sentence_good": "a", "sentence_bad": "b"}) + "\n")
     with pytest.raises(ValueError, match=r"b_pairs\.jsonl:1.*UID"):
-        C.read_pairs(f)
+        read_pairs(f)
     f.write_text("[1, 2]\n")
     with pytest.raises(ValueError, match=r"b_pairs\.jsonl:1"):
-        C.read_pairs(f)
+        read_pairs(f)
 
 
 def test_read_pairs_dir_sorted(tmp_path):
@@ -431,14 +435,14 @@ def test_read_pairs_dir_sorted(tmp_path):
         (tmp_path / name).write_text(
             json.dumps({"sentence_good": "x y", "sentence_bad": "y x", "UID": uid}) + "\n")
     (tmp_path / "ignored.txt").write_text("junk")
-    assert [r["UID"] for r in C.read_pairs(tmp_path)] == ["a", "b"]
-    assert len(C.read_pairs(tmp_path / "b.jsonl")) == 1
+    assert [r["UID"] for r in read_pairs(tmp_path)] == ["a", "b"]
+    assert len(read_pairs(tmp_path / "b.jsonl")) == 1
     with pytest.raises(ValueError):
-        C.read_pairs(tmp_path / "ignored.txt")
+        read_pairs(tmp_path / "ignored.txt")
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError):
-        C.read_pairs(empty)
+        read_pairs(empty)
 
 
 def test_word_pos_for_offsets():
@@ -459,21 +463,21 @@ def test_word_pos_for_offsets():
         (35, 35),  # empty span
         (36, 36),  # at the end
     ]
-    got = C.word_pos_for_offsets(text, pos, offsets)
+    got = word_pos_for_offsets(text, pos, offsets)
     assert got == [None, "DET", "NOUN", "VERB", "VERB", "PUNCT", None, "DET", "NOUN", "ADV", "VERB", None, None]
     parsed = [line.split() for line in pos.splitlines()]
-    assert C.word_pos_for_offsets(text, parsed, offsets) == got
+    assert word_pos_for_offsets(text, parsed, offsets) == got
     import numpy as np
 
-    assert C.word_pos_for_offsets(text, parsed, np.array(offsets)) == got
-    assert C.word_pos_for_offsets(text, parsed, []) == []
+    assert word_pos_for_offsets(text, parsed, np.array(offsets)) == got
+    assert word_pos_for_offsets(text, parsed, []) == []
     with pytest.raises(ValueError):
-        C.word_pos_for_offsets(text, "DET NOUN", offsets)
+        word_pos_for_offsets(text, "DET NOUN", offsets)
 
 
 def test_word_spans_match_str_split():
     for text in ("", "  ", "a", " the  dog\tbarks .\n", "caf\u00e9\u00a0x\u3000y \n z"):
-        starts, ends = C.word_spans(text)
+        starts, ends = word_spans(text)
         assert [text[a:b] for a, b in zip(starts.tolist(), ends.tolist())] == text.split()
 
 
@@ -481,12 +485,12 @@ def test_word_pos_for_offsets_on_corpus(small):
     out, _ = small
     text = (out / "valid.txt").read_text(encoding="utf-8")
     pos = (out / "valid.pos").read_text(encoding="utf-8")
-    starts, ends = C.word_spans(text)
+    starts, ends = word_spans(text)
     # tokens = exactly the words, plus a newline token per line
     offsets = [(int(s), int(e)) for s, e in zip(starts, ends)]
-    assert C.word_pos_for_offsets(text, pos, offsets) == pos.split()
+    assert word_pos_for_offsets(text, pos, offsets) == pos.split()
     nl = [(i, i + 1) for i, ch in enumerate(text) if ch == "\n"]
-    assert set(C.word_pos_for_offsets(text, pos, nl)) == {None}
+    assert set(word_pos_for_offsets(text, pos, nl)) == {None}
 
 
 def _edit_distance(a: list[str], b: list[str]) -> int:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from negdiff import evals, interventions, models
+from pair_reference import minimal_pair_accuracy
+from negdiff import interventions, models
 from negdiff import scoring as S
 from negdiff import streaming as St
 from negdiff.activations import ActivationReader, dump_activations
@@ -70,8 +71,8 @@ def test_histogram_dump_on_cuda_matches_exact_cpu(tiny_hf_model, tmp_path):
     grid = St.Grid(512, 8.0)
     dump_activations(cpu, stream, tmp_path / "full", **DUMP)
     dump_activations(gpu, stream, tmp_path / "hist", keep="histograms", grid=grid, sample_tokens=100, **DUMP)
-    exact = S.score_activations(ActivationReader(tmp_path / "full"), md_pairs_n=100)
-    got = S.score_activations(ActivationReader(tmp_path / "hist"), mode="streaming", md_pairs_n=100)
+    exact = S.score_activations(ActivationReader(tmp_path / "full"), md_pairs=100)
+    got = S.score_activations(ActivationReader(tmp_path / "hist"), mode="streaming", md_pairs=100)
     # the GPU's float32 arithmetic differs from the CPU's by rounding: allow it on top of the bound
     assert (got["wd"] - exact["wd"]).abs().max() <= St.error_bound(grid) + 1e-4
     np.testing.assert_allclose(got["std"], exact["std"], rtol=1e-4)
@@ -112,8 +113,8 @@ def test_neg_zero_hook_on_cuda_matches_cpu(tiny_hf_model):
     res = {}
     for name, m in (("cpu", cpu), ("gpu", gpu)):
         with interventions.intervene(m, mask, "neg_zero"):
-            res[name] = evals.minimal_pair_accuracy(m, tok, pairs, batch_size=4)
-        res[name + "_off"] = evals.minimal_pair_accuracy(m, tok, pairs, batch_size=4)
+            res[name] = minimal_pair_accuracy(m, tok, pairs, batch_size=4)
+        res[name + "_off"] = minimal_pair_accuracy(m, tok, pairs, batch_size=4)
     for k in ("logp_good", "logp_bad"):
         np.testing.assert_allclose(res["gpu"][k].to_numpy(), res["cpu"][k].to_numpy(), rtol=1e-4, atol=1e-4)
         assert not np.allclose(res["gpu"][k].to_numpy(), res["gpu_off"][k].to_numpy())

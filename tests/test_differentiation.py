@@ -179,7 +179,7 @@ def test_driver_on_full_and_histogram_dumps(loaded, tmp_path):
         reader = ActivationReader(tmp_path / name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            scores = S.score_activations(reader, mode=mode, md_pairs_n=200, md_seed=3, bins=128, z_range=6.0)
+            scores = S.score_activations(reader, mode=mode, md_pairs=200, md_seed=3, bins=128, z_range=6.0)
         assert reader.n_tokens == (300 if name == "full" else 120)
         _check_driver(reader, scores, md_pairs=200, seed=3)
     with pytest.raises(ValueError, match="lacks 1 dumped neuron"):

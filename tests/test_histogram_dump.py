@@ -24,7 +24,7 @@ GRID = St.Grid(256, 6.0)
 def score(reader, mode, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return S.score_activations(reader, mode=mode, neuron_block=24, md_pairs_n=200, md_seed=3, **kw)
+        return S.score_activations(reader, mode=mode, neuron_block=24, md_pairs=200, md_seed=3, **kw)
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt_neox", "opt"])

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from scipy import special
 
 from conftest import ARCHS, TINY_INTERMEDIATE, TINY_LAYERS, TINY_VOCAB
+from negdiff import architectures
+from negdiff.capture import capture_pre_activations
 from negdiff import interventions as I
 from negdiff import models
 
@@ -45,7 +47,7 @@ def _no_hooks(model):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_activation_modules_are_per_layer_nonlinearities(arch, loaded):
     model = loaded(arch)
-    spec = models.arch_spec(model)
+    spec = architectures.arch_spec(model)
     mods = models.activation_modules(model)
     blocks = models.block_modules(model)
     assert len(mods) == TINY_LAYERS
@@ -67,14 +69,14 @@ def test_activation_module_input_is_exactly_the_pre_activation(arch, loaded):
     ]
     ids = _ids(batch=3, seq=9)
     try:
-        with torch.no_grad(), models.capture_pre_activations(model) as cap:
+        with torch.no_grad(), capture_pre_activations(model) as cap:
             model(ids)
     finally:
         for h in handles:
             h.remove()
     assert _no_hooks(model)
     act = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu,
-           "gelu_new": lambda x: F.gelu(x, approximate="tanh")}[models.arch_spec(model).activation]
+           "gelu_new": lambda x: F.gelu(x, approximate="tanh")}[architectures.arch_spec(model).activation]
     for l in range(TINY_LAYERS):
         assert len(seen[l]) == 1  # called exactly once per forward
         args, out = seen[l][0]
@@ -146,7 +148,7 @@ def test_operation_changes_only_masked_neurons_in_its_region(arch, operation, lo
         assert torch.equal(o1[pos], am[pos])
         assert torch.equal(o1[~pos], o0[~pos])
     # the operation is an actual change where the definition says so
-    spec = models.arch_spec(model)
+    spec = architectures.arch_spec(model)
     changes = {
         "neg_zero": spec.activation != "relu",  # ReLU is already 0 for a < 0
         "full": True,
@@ -176,7 +178,7 @@ def test_empty_or_all_false_mask_is_bit_identical(arch, loaded):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_nonempty_mask_changes_logits(arch, loaded):
     model = loaded(arch)
-    relu = models.arch_spec(model).activation == "relu"
+    relu = architectures.arch_spec(model).activation == "relu"
     ids = _ids()
     masks = {l: _half_mask(seed=l) for l in range(TINY_LAYERS)}
     with torch.no_grad():
@@ -400,33 +402,33 @@ def _grid(dtype):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("arch", sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize("arch", sorted(architectures.ARCHITECTURES))
 def test_identity_operations_agree_with_a_numerical_check(arch, dtype):
     """For every (operation, nonlinearity) of the table: the derived rule says "identity" exactly when the
     real operation, applied to every neuron on a dense grid of a in [-6, 6], leaves act(a) unchanged."""
-    act = models.ARCHITECTURES[arch].activation
+    act = architectures.ARCHITECTURES[arch].activation
     a = _grid(dtype)
     out = _torch_act(act, a)
     everywhere = torch.ones(a.shape[-1], dtype=torch.bool)
     for operation in I.OPERATIONS:
         unchanged = torch.equal(I.apply_operation(a, out, operation, everywhere), out)
-        assert models.operation_is_identity(operation, act) == unchanged, (arch, act, operation)
-        assert (models.identity_reason(operation, act) is not None) == unchanged
-        assert (operation in models.identity_operations(arch)) == unchanged
+        assert architectures.operation_is_identity(operation, act) == unchanged, (arch, act, operation)
+        assert (architectures.identity_reason(operation, act) is not None) == unchanged
+        assert (operation in architectures.identity_operations(arch)) == unchanged
 
 
 def test_identity_rules_name_every_operation_and_relu_reasons():
-    assert tuple(models.IDENTITY_RULES) == I.OPERATIONS
-    assert models.identity_operations("opt") == ("neg_zero", "sign_flip", "pos_relu")
-    assert all(models.identity_operations(a) == () for a in models.ARCHITECTURES if a != "opt")
-    assert models.identity_reason("neg_zero", "relu") == "relu(a) = 0 for a < 0, so neg_zero changes nothing"
-    assert models.identity_reason("sign_flip", "relu") == "relu(a) >= 0 for every a, so sign_flip changes nothing"
-    assert models.identity_reason("pos_relu", "relu") == "relu(a) = a for a > 0, so pos_relu changes nothing"
-    assert models.identity_reason("full", "relu") is None and models.identity_reason("neg_zero", "silu") is None
+    assert tuple(architectures.IDENTITY_RULES) == tuple(I.OPERATIONS)
+    assert architectures.identity_operations("opt") == ("neg_zero", "sign_flip", "pos_relu")
+    assert all(architectures.identity_operations(a) == () for a in architectures.ARCHITECTURES if a != "opt")
+    assert architectures.identity_reason("neg_zero", "relu") == "relu(a) = 0 for a < 0, so neg_zero changes nothing"
+    assert architectures.identity_reason("sign_flip", "relu") == "relu(a) >= 0 for every a, so sign_flip changes nothing"
+    assert architectures.identity_reason("pos_relu", "relu") == "relu(a) = a for a > 0, so pos_relu changes nothing"
+    assert architectures.identity_reason("full", "relu") is None and architectures.identity_reason("neg_zero", "silu") is None
     with pytest.raises(ValueError, match="expected one of neg_zero"):
-        models.operation_is_identity("halve", "relu")
+        architectures.operation_is_identity("halve", "relu")
     with pytest.raises(ValueError, match="unknown nonlinearity 'tanh'"):
-        models.operation_is_identity("neg_zero", "tanh")
+        architectures.operation_is_identity("neg_zero", "tanh")
 
 
 def test_conditions_leave_out_exactly_the_identity_operations():
@@ -437,13 +439,13 @@ def test_conditions_leave_out_exactly_the_identity_operations():
     for cohort in (True, False):
         every = C.conditions_for(sel, ev, 3, cohort=cohort)
         # SiLU (llama): nothing is the identity, the conditions are the same as before
-        assert C.conditions_for(sel, ev, 3, cohort=cohort, identity_operations=models.identity_operations("llama")) == every
-        opt = C.conditions_for(sel, ev, 3, cohort=cohort, identity_operations=models.identity_operations("opt"))
+        assert C.conditions_for(sel, ev, 3, cohort=cohort, identity_operations=architectures.identity_operations("llama")) == every
+        opt = C.conditions_for(sel, ev, 3, cohort=cohort, identity_operations=architectures.identity_operations("opt"))
         assert opt == [c for c in every if c.intervention not in ("neg_zero", "sign_flip", "pos_relu")]
         # a {operation: reason} mapping works the same
-        reasons = {op: models.identity_reason(op, "relu") for op in models.identity_operations("opt")}
+        reasons = {op: architectures.identity_reason(op, "relu") for op in architectures.identity_operations("opt")}
         assert C.conditions_for(sel, ev, 3, cohort=cohort, identity_operations=reasons) == opt
-    final = C.final_conditions(sel, ev, 3, identity_operations=models.identity_operations("opt"))
+    final = C.final_conditions(sel, ev, 3, identity_operations=architectures.identity_operations("opt"))
     assert [c.name for c in final] == ["baseline", "full|wn@1|all", "pos_zero|wn@1|all"]
     assert {c.intervention for c in C.final_conditions(sel, ev, 3)} == {"none", *I.OPERATIONS}
     assert C.checkpoint_conditions(sel, ev, 3, identity_operations=("neg_zero",)) == [C.BASELINE]

@@ -9,6 +9,8 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from conftest import ARCHS, TINY_HIDDEN, TINY_INTERMEDIATE, TINY_LAYERS, TINY_VOCAB, tiny_config
+from negdiff import architectures
+from negdiff.capture import capture_pre_activations
 from negdiff import models
 
 # Where each architecture's MLP input can be observed independently of the pre-activation module:
@@ -55,8 +57,8 @@ def _manual_linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def test_table_covers_expected_archs():
-    assert set(models.ARCHITECTURES) == set(ARCHS)
-    for name, spec in models.ARCHITECTURES.items():
+    assert set(architectures.ARCHITECTURES) == set(ARCHS)
+    for name, spec in architectures.ARCHITECTURES.items():
         assert spec.name == name
         assert spec.gated == (spec.activation == "silu")
 
@@ -64,7 +66,7 @@ def test_table_covers_expected_archs():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_arch_spec_matches_config_activation(arch):
     cfg = tiny_config(arch)
-    spec = models.arch_spec(cfg)
+    spec = architectures.arch_spec(cfg)
     act = getattr(cfg, "hidden_act", None) or getattr(cfg, "activation_function", None)
     assert act == spec.activation
 
@@ -73,7 +75,7 @@ def test_arch_spec_matches_config_activation(arch):
 def test_load_and_structure(arch, loaded, tiny_hf_model):
     model, tok = loaded(arch)
     assert not model.training
-    assert models.arch_spec(model).name == arch
+    assert architectures.arch_spec(model).name == arch
     assert len(models.block_modules(model)) == TINY_LAYERS
     mods = models.pre_activation_modules(model)
     assert len(mods) == TINY_LAYERS
@@ -87,7 +89,7 @@ def test_load_and_structure(arch, loaded, tiny_hf_model):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_capture_is_exactly_the_pre_activation(arch, loaded):
     model, _ = loaded(arch)
-    spec = models.arch_spec(model)
+    spec = architectures.arch_spec(model)
     blocks = models.block_modules(model)
     mods = models.pre_activation_modules(model)
     src_path, src_kind = MLP_INPUT_SOURCE[arch]
@@ -101,7 +103,7 @@ def test_capture_is_exactly_the_pre_activation(arch, loaded):
             handles.append(src.register_forward_hook(lambda m, a, o, l=l: independent.__setitem__(l, o.detach().clone())))
     ids = _ids(batch=3, seq=9)
     try:
-        with torch.no_grad(), models.capture_pre_activations(model, [0, 1], capture_input=True) as cap:
+        with torch.no_grad(), capture_pre_activations(model, [0, 1], capture_input=True) as cap:
             model(ids)
     finally:
         for h in handles:
@@ -129,7 +131,7 @@ def test_capture_leaves_output_unchanged_and_removes_hooks(arch, loaded):
     blocks = models.block_modules(model)
     with torch.no_grad():
         ref = model(ids).logits
-        with models.capture_pre_activations(model, [1]) as cap:
+        with capture_pre_activations(model, [1]) as cap:
             got = model(ids).logits
             assert len(mods[1]._forward_hooks) == 1 and len(mods[0]._forward_hooks) == 0
     assert torch.equal(ref, got)
@@ -140,7 +142,7 @@ def test_capture_leaves_output_unchanged_and_removes_hooks(arch, loaded):
 
 def test_each_forward_overwrites(loaded):
     model, _ = loaded("llama")
-    with torch.no_grad(), models.capture_pre_activations(model, [0]) as cap:
+    with torch.no_grad(), capture_pre_activations(model, [0]) as cap:
         model(_ids(batch=1, seq=4))
         first = cap.pre_activation[0]
         model(_ids(batch=2, seq=6, seed=5))
@@ -154,7 +156,7 @@ def test_hooks_removed_on_exception(arch, loaded):
     mods = models.pre_activation_modules(model)
     blocks = models.block_modules(model)
     with pytest.raises(RuntimeError, match="boom"):
-        with models.capture_pre_activations(model, [0, 1], capture_input=True):
+        with capture_pre_activations(model, [0, 1], capture_input=True):
             assert all(len(m._forward_hooks) == 1 for m in mods)
             raise RuntimeError("boom")
     for m in mods + blocks:
@@ -164,7 +166,7 @@ def test_hooks_removed_on_exception(arch, loaded):
 def test_bad_layers(loaded):
     model, _ = loaded("gpt2")
     with pytest.raises(IndexError, match="out of range"):
-        with models.capture_pre_activations(model, [TINY_LAYERS]):
+        with capture_pre_activations(model, [TINY_LAYERS]):
             pass
     assert all(len(m._forward_hooks) == 0 for m in models.pre_activation_modules(model))
 
@@ -173,13 +175,13 @@ def test_unknown_architecture_lists_supported():
     from transformers import BertConfig
 
     with pytest.raises(ValueError) as err:
-        models.arch_spec(BertConfig())
+        architectures.arch_spec(BertConfig())
     msg = str(err.value)
     assert "bert" in msg
     for name in ARCHS:
         assert name in msg
     with pytest.raises(ValueError, match="gpt_neox"):
-        models.arch_spec(nn.Linear(2, 2))
+        architectures.arch_spec(nn.Linear(2, 2))
 
 
 def test_load_unknown_architecture_fails_before_weights(tmp_path):
@@ -211,7 +213,7 @@ def test_load_dtype_and_separate_tokenizer(tiny_hf_model, tmp_path):
 def test_load_with_device_map(tiny_hf_model):
     model, _ = models.load_model(tiny_hf_model("gpt_neox"), device_map="cpu")
     assert models.model_device(model).type == "cpu"
-    with torch.no_grad(), models.capture_pre_activations(model, [0]) as cap:
+    with torch.no_grad(), capture_pre_activations(model, [0]) as cap:
         model(_ids())
     assert cap.pre_activation[0].shape == (2, 7, TINY_INTERMEDIATE)
 
@@ -219,13 +221,13 @@ def test_load_with_device_map(tiny_hf_model):
 # ------------------------------------------------------------------------------------------ nonlinearity facts
 
 
-@pytest.mark.parametrize("name", sorted(models.NONLINEARITIES))
+@pytest.mark.parametrize("name", sorted(architectures.NONLINEARITIES))
 def test_nonlinearity_facts_hold_numerically(name):
     """Each recorded fact agrees with the torch nonlinearity transformers builds, on a dense grid."""
     from transformers.activations import ACT2FN
 
-    rec = models.NONLINEARITIES[name]
-    assert rec.name == name and models.nonlinearity_spec(name) is rec
+    rec = architectures.NONLINEARITIES[name]
+    assert rec.name == name and architectures.nonlinearity_spec(name) is rec
     a = torch.cat([torch.linspace(-6.0, 6.0, 12001, dtype=torch.float64),
                    torch.tensor([1e-30, -1e-30, 1e-9, -1e-9], dtype=torch.float64)])
     y = ACT2FN[name](a)
@@ -238,9 +240,9 @@ def test_nonlinearity_facts_hold_numerically(name):
 
 
 def test_every_table_nonlinearity_has_a_record():
-    assert {spec.activation for spec in models.ARCHITECTURES.values()} <= set(models.NONLINEARITIES)
+    assert {spec.activation for spec in architectures.ARCHITECTURES.values()} <= set(architectures.NONLINEARITIES)
     with pytest.raises(ValueError, match="known: silu"):
-        models.nonlinearity_spec("tanh")
+        architectures.nonlinearity_spec("tanh")
 
 
 @pytest.mark.parametrize("arch", ["llama", "opt"])
@@ -253,4 +255,4 @@ def test_load_config_reads_the_architecture_without_weights(arch, tiny_hf_model,
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_weights)
     load = {"path": str(tiny_hf_model(arch)), "revision": None, "dtype": "float32", "device_map": None,
             "trust_remote_code": False}
-    assert models.arch_spec(models.load_config(**load)).name == arch
+    assert architectures.arch_spec(models.load_config(**load)).name == arch

@@ -15,7 +15,7 @@ from conftest import ARCHS, build_tiny_model, build_tiny_tokenizer
 from negdiff.activations import ActivationReader, dump_activations
 from negdiff.conditions import conditions_for
 from negdiff.data import encode_text
-from negdiff.evaluation import evaluate_conditions, prepare_eval_data
+from negdiff.sweep import evaluate_conditions, prepare_eval_data
 from negdiff.models import load_model, n_layers
 from negdiff.scoring import score_activations
 from negdiff.selection import select_random, select_wn, selection_table, counts_per_layer
@@ -35,11 +35,11 @@ EVALUATION = {"layer_group_size": 1, "operations": ["neg_zero", "full"], "layerw
 def test_every_architecture_through_the_real_code(arch, tiny_hf_model, tmp_path):
     model, tokenizer = load_model(tiny_hf_model(arch))
     stream = encode_text(tokenizer, TEXT)
-    manifest = dump_activations(model, stream, tmp_path / "acts", window=16, stride=8, max_tokens=200,
+    manifest = dump_activations(model, stream, tmp_path / "acts", window=17, stride=8, max_tokens=200,
                                 tokens_per_shard=64, capture_mlp_input=True, bos_token_id=tokenizer.bos_token_id,
                                 progress=False)
     assert manifest["n_tokens"] == 200
-    scores = score_activations(ActivationReader(tmp_path / "acts"), md_pairs_n=200)
+    scores = score_activations(ActivationReader(tmp_path / "acts"), md_pairs=200)
     assert scores.height == n_layers(model) * manifest["n_neurons"]
     assert scores["wd"].is_finite().all() and scores["md"].is_finite().all()
     wn = select_wn(scores, 10.0)
@@ -130,8 +130,9 @@ def test_spacy_alignment_with_subwords_and_special_tokens(tmp_path):
 
 @pytest.mark.skipif(not (SHARED / "blimp").is_dir(), reason="../shared/data is absent")
 def test_real_blimp_sample_on_a_tiny_trained_model(tmp_path):
-    from negdiff.corpus import generate_corpus, sample_pairs, read_pairs
-    from negdiff.evals import minimal_pair_accuracy
+    from negdiff.grammar import generate_corpus
+    from negdiff.suites import sample_pairs, read_pairs
+    from pair_reference import minimal_pair_accuracy
     from negdiff.tokenizer import train_tokenizer
     from negdiff.training import train_model
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from negdiff.corpus import load_suite, sample_pairs
+from negdiff.suites import load_suite, sample_pairs
 from negdiff.data import article_slice, article_starts, load_split
 from negdiff.facts import TASKS, english_fact_pairs
 

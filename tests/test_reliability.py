@@ -184,7 +184,7 @@ def test_dir_without_config_names_what_is_expected(tmp_path):
 
 
 def test_missing_benchmark_directory(tmp_path):
-    from negdiff.corpus import read_pairs
+    from negdiff.suites import read_pairs
 
     with pytest.raises(FileNotFoundError, match=r"no-blimp does not exist: expected a \.jsonl file or a directory"):
         read_pairs(tmp_path / "no-blimp")
@@ -206,7 +206,7 @@ GOOD = json.dumps({"sentence_good": "the dog barks .", "sentence_bad": "the dog 
     ],
 )
 def test_malformed_benchmark_line_names_file_and_line(tmp_path, bad_line, lineno, message):
-    from negdiff.corpus import read_pairs
+    from negdiff.suites import read_pairs
 
     suite = tmp_path / "suite"
     suite.mkdir()
@@ -328,7 +328,7 @@ def test_nonfinite_activation_stops_dump_with_layer_and_position(llama, tmp_path
     handle = models.pre_activation_modules(llama)[1].register_forward_hook(inject)
     try:
         with pytest.raises(ValueError, match=r"non-finite pre-activation at layer 1, position 8 .*neuron/dim 17"):
-            dump_activations(llama, make_stream(80), out, bos_token_id=1, **DUMP)
+            dump_activations(llama, make_stream(80), out, bos_token_id=1, **{**DUMP, "window": 17})
     finally:
         handle.remove()
     assert _files(out) == []
@@ -352,12 +352,12 @@ def test_nonfinite_value_in_a_shard_stops_scoring(dump_dir):
     reader = ActivationReader(dump_dir)
     first = int(reader.manifest["shards"][0]["n_tokens"])
     with pytest.raises(ValueError, match=rf"non-finite pre-activation in layer 1: token position {first + 3}, neuron 42"):
-        score_activations(reader, neuron_block=16, md_pairs_n=50)
+        score_activations(reader, neuron_block=16, md_pairs=50)
 
 
 def test_nonfinite_logprob_stops_with_position(llama, tiny_hf_model):
     """NaN logits (e.g. an overflowing fp16 model) must not become a NaN perplexity or accuracy."""
-    from negdiff import evals
+    from negdiff import logprobs
 
     tok = models.load_tokenizer(tiny_hf_model("llama"))
     calls = {"n": 0}
@@ -371,9 +371,9 @@ def test_nonfinite_logprob_stops_with_position(llama, tiny_hf_model):
     handle = llama.get_output_embeddings().register_forward_hook(inject)
     try:
         with pytest.raises(ValueError, match=r"non-finite log-prob nan for sequence \d+ \(batch 0\), token position 5"):
-            evals.sentence_logprobs(llama, tok, ["the cat sat on a mat and the dog ran"] * 2, prepend_bos=True)
+            logprobs.sentence_logprobs(llama, tok, ["the cat sat on a mat and the dog ran"] * 2, prepend_bos=True)
         with pytest.raises(ValueError, match=r"non-finite log-prob .*token position 5"):
-            evals.perplexity(llama, make_stream(40).ids, window=16, bos_token_id=1)
+            logprobs.perplexity(llama, make_stream(40).ids, window=16, bos_token_id=1)
     finally:
         handle.remove()
 
@@ -396,7 +396,7 @@ def test_zero_variance_neuron_defined_warned_never_top(llama, tmp_path):
     finally:
         handle.remove()
     with pytest.warns(UserWarning, match=rf"layer 0: zero-variance pre-activations for neuron\(s\) \[{dead}\]"):
-        scores = score_activations(ActivationReader(tmp_path / "dump"), neuron_block=16, md_pairs_n=50)
+        scores = score_activations(ActivationReader(tmp_path / "dump"), neuron_block=16, md_pairs=50)
     row = scores.filter((pl.col("layer") == 0) & (pl.col("neuron") == dead)).row(0, named=True)
     assert row["wd"] == pytest.approx(math.sqrt(2 / math.pi), abs=1e-12)
     assert row["std"] == 0.0 and row["mean"] == -0.25 and row["frac_negative"] == 1.0

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from conftest import TINY_VOCAB
+from negdiff import architectures
+from negdiff.capture import capture_pre_activations
 from negdiff import interventions as I
 from negdiff import models, selection as S
 from negdiff.scoring import wd_to_normal
@@ -267,7 +269,7 @@ def test_ppl_matched_on_tiny_llama(tiny_hf_model):
     score_ids = torch.randint(4, TINY_VOCAB, (4, 32), generator=g)
     eval_ids = torch.randint(4, TINY_VOCAB, (4, 32), generator=g)
     n_layers, n_neurons = models.n_layers(model), models.n_neurons(model)
-    with torch.no_grad(), models.capture_pre_activations(model) as cap:
+    with torch.no_grad(), capture_pre_activations(model) as cap:
         model(score_ids)
     frames = []
     for layer in range(n_layers):
@@ -340,7 +342,7 @@ def test_matched_control_tolerance_is_a_fraction_of_the_wn_increase(tiny_hf_mode
                      tokens_per_shard=300, progress=False)
     scores = score_activations(ActivationReader(tmp_path / "a"))
     wn = select_wn(scores, 10.0)
-    chosen, rec = matched_control({"path": str(path)}, scores, wn, text_path=tmp_path / "t.txt", tokens=200,
+    chosen, rec = matched_control(model, tok, scores, wn, text_path=tmp_path / "t.txt", tokens=200,
                                   window=16, stride=8, prepend_bos=True, tolerance=0.25, max_iter=6, hi=80.0)
     assert rec["band_ppl"] == pytest.approx(max(0.25 * abs(rec["target_ppl"] - rec["baseline_ppl"]), 1e-4 * rec["target_ppl"]))
     if rec["converged"]:
@@ -348,23 +350,31 @@ def test_matched_control_tolerance_is_a_fraction_of_the_wn_increase(tiny_hf_mode
     assert chosen.height == rec["n_selected"] and len(rec["history"]) >= 1
 
 
-def test_matched_control_is_skipped_where_neg_zero_is_the_identity(tiny_hf_model, tmp_path, monkeypatch):
+MATCHED = dict(tokens=100, window=16, stride=8, prepend_bos=True, tolerance=0.1, max_iter=4, hi=60.0)
+
+
+def test_matched_control_is_skipped_where_neg_zero_is_the_identity(tiny_hf_model, tmp_path):
     """ReLU (OPT): neg_zero changes nothing, so the WN perplexity is the baseline's and nothing is matched;
     the model is not even loaded, the set is empty and the record says why."""
-    def no_load(*a, **k):
+    def no_load():
         raise AssertionError("the model must not be loaded")
 
-    monkeypatch.setattr(models, "load_model", no_load)
     scores = _scores({0: 40, 1: 40})
-    wn = S.select_wn(scores, 10)
     load = {"path": str(tiny_hf_model("opt")), "revision": None, "dtype": "float32", "device_map": None,
             "trust_remote_code": False}
-    chosen, rec = S.matched_control(load, scores, wn, text_path=tmp_path / "absent.txt", tokens=100, window=16,
-                                    stride=8, prepend_bos=True, tolerance=0.1, max_iter=4, hi=60.0)
+    ctx = S.SetContext(scores, {"seed": 0, "percents": [10]}, architecture=models.load_config(**load),
+                       load_model=no_load, matched={"text_path": tmp_path / "absent.txt", **MATCHED})
+    sets = S.build_sets(["wn@10", "ppl_matched@10"], ctx)
+    wn, chosen, rec = sets["wn@10"], sets["ppl_matched@10"], ctx.records["ppl_matched@10"]
     reason = "relu(a) = 0 for a < 0, so neg_zero changes nothing"
     assert rec == {"skipped": f"{reason}; no perplexity to match", "operation": "neg_zero", "nonlinearity": "relu"}
     assert chosen.height == 0 and chosen.schema == pl.Schema(S.SET_SCHEMA)
     assert S.selection_table({"wn@10": wn, "ppl_matched@10": chosen}).equals(S.selection_table({"wn@10": wn}))
+    assert S.set_entry(chosen, rec) == {"n_neurons": 0, "counts_per_layer": {}, "skipped": rec["skipped"]}
+    # handed the loaded model, matched_control itself evaluates nothing there either (the text is absent)
+    model, tok = models.load_model(**load)
+    direct, again = S.matched_control(model, tok, scores, wn, text_path=tmp_path / "absent.txt", **MATCHED)
+    assert again == rec and direct.equals(chosen)
     assert S.identity_record("opt") == {
         "architecture": "opt", "nonlinearity": "relu",
         "identity_operations": {"neg_zero": reason,
@@ -377,4 +387,43 @@ def test_matched_control_is_skipped_where_neg_zero_is_the_identity(tiny_hf_model
 def test_search_runs_where_neg_zero_changes_something(arch):
     assert S.ppl_matched_skip(arch) is None
     rec = S.identity_record(arch)
-    assert rec["identity_operations"] == {} and rec["nonlinearity"] == models.ARCHITECTURES[arch].activation
+    assert rec["identity_operations"] == {} and rec["nonlinearity"] == architectures.ARCHITECTURES[arch].activation
+
+
+def test_set_methods_build_the_planned_sets_in_table_order(monkeypatch):
+    """build_sets builds every planned set by its method: model-free sets per percent (wn, then its random
+    controls), then the model's (ppl_matched, the model loaded once, last); each equals the direct call."""
+    from negdiff.conditions import selection_sets
+
+    cfg = {"percents": [0.5, 1, 2], "main_percent": 1, "seed": 7, "random_seeds": 2, "ppl_matched": {"enabled": True}}
+    scores = _scores(SIZES)
+    loads = []
+
+    def load():
+        loads.append(1)
+        return "model", "tokenizer"
+
+    def fake_matched(ctx, percent, replicate=0):  # a stand-in search: no model needed
+        assert ctx.model() == ctx.model() == ("model", "tokenizer")
+        ctx.records[f"ppl_matched@{percent:g}"] = {"m": 3.0}
+        return S.select_lowest_wd(ctx.scores, 3.0).with_columns(pl.lit("ppl_matched").alias("method"))
+
+    monkeypatch.setitem(S.SET_METHODS, "ppl_matched", S.SetMethod(fake_matched, runs_model=True))
+    ctx = S.SetContext(scores, cfg, architecture="llama", load_model=load)
+    sets = S.build_sets(selection_sets(cfg), ctx)
+    assert list(sets) == ["wn@0.5", "random@0.5", "random@0.5#1", "wn@1", "random@1", "random@1#1",
+                          "wn@2", "random@2", "random@2#1", "ppl_matched@1"]
+    assert loads == [1]
+    for p in cfg["percents"]:
+        wn = S.select_wn(scores, p)
+        assert sets[f"wn@{p:g}"].equals(wn)
+        for k, name in enumerate([f"random@{p:g}", f"random@{p:g}#1"]):
+            assert sets[name].equals(S.select_random(scores, S.counts_per_layer(wn), seed=7 + k))
+            assert S.set_entry(sets[name])["seed"] == 7 + k
+    assert S.set_entry(sets["wn@1"]) == {"n_neurons": sets["wn@1"].height,
+                                         "counts_per_layer": S.counts_per_layer(sets["wn@1"]), "seed": None}
+    assert ctx.records == {"ppl_matched@1": {"m": 3.0}}
+    with pytest.raises(KeyError, match="wn@5 must be built"):
+        S.build_sets(["random@5"], S.SetContext(scores, cfg))
+    with pytest.raises(ValueError, match="bad set name"):
+        S.build_sets(["top_md@1"], S.SetContext(scores, cfg))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from negdiff.corpus import sample_pairs, read_pairs
+from negdiff.suites import sample_pairs, read_pairs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data folder {SHARED} is absent")

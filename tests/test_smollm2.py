@@ -34,7 +34,8 @@ def smollm2(tmp_path_factory):
 
 
 def test_dequantised_folder_is_the_llama_branch(smollm2):
-    from negdiff.models import arch_spec, n_layers, n_neurons
+    from negdiff.architectures import arch_spec
+    from negdiff.models import n_layers, n_neurons
 
     model, tokenizer, record = smollm2
     assert arch_spec(model).pre_activation == "mlp.gate_proj"
@@ -51,7 +52,7 @@ def test_dump_two_layers(smollm2, tmp_path):
     model, tokenizer, _ = smollm2
     text = ("The quick brown fox jumps over the lazy dog. " * 30) + "\n"
     stream = encode_text(tokenizer, text, max_tokens=300)
-    manifest = dump_activations(model, stream, tmp_path / "acts", layers=[0, 29], window=128, stride=128,
+    manifest = dump_activations(model, stream, tmp_path / "acts", layers=[0, 29], window=129, stride=128,
                                 max_tokens=300, tokens_per_shard=128, bos_token_id=bos_token_id(tokenizer),
                                 progress=False)
     assert manifest["n_tokens"] == 300 and manifest["n_neurons"] == 1536
@@ -71,7 +72,7 @@ def test_neg_zero_one_neuron_changes_logits_and_an_empty_mask_does_not(smollm2):
         with intervene(model, empty, "neg_zero"):
             same = model(input_ids=ids).logits
         # the neuron of layer 5 with the most negative pre-activation on this input
-        from negdiff.models import capture_pre_activations
+        from negdiff.capture import capture_pre_activations
 
         with capture_pre_activations(model, [5]) as cap:
             model(input_ids=ids)
@@ -88,8 +89,8 @@ def test_neg_zero_one_neuron_changes_logits_and_an_empty_mask_does_not(smollm2):
 
 @pytest.mark.skipif(not BLIMP.is_file(), reason="needs ../shared/data/blimp")
 def test_blimp_determiner_noun_agreement(smollm2):
-    from negdiff.corpus import read_pairs, sample_pairs
-    from negdiff.evals import minimal_pair_accuracy
+    from negdiff.suites import read_pairs, sample_pairs
+    from pair_reference import minimal_pair_accuracy
 
     model, tokenizer, _ = smollm2
     pairs = sample_pairs(read_pairs(BLIMP), 20, seed=0)

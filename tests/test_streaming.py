@@ -194,8 +194,8 @@ def test_score_layer_streaming_matches_exact_columns():
     reader = ChunkReader(a, chunk=600, x=x)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exact = S.score_layer(reader, 0, neuron_block=16, md_pairs_n=300)
-        st = S.score_layer(reader, 0, mode="streaming", neuron_block=16, md_pairs_n=300,
+        exact = S.score_layer(reader, 0, neuron_block=16, md_pairs=300)
+        st = S.score_layer(reader, 0, mode="streaming", neuron_block=16, md_pairs=300,
                            bins=1024, z_range=8.0)
     assert st.schema == exact.schema and st.height == 40
     for c in ("layer", "neuron", "md", "frac_negative"):

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from negdiff.tokenizer import train_tokenizer
-from negdiff.training import ARCH_CLASSES, build_model, make_config, train_model
+from negdiff.architectures import ARCHITECTURES
+from negdiff.training import build_model, make_config, train_model
 
 TINY = dict(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, context=32)
 
@@ -113,7 +114,7 @@ def test_make_config_module_types(arch, module_attr, act, tok_dir):
     assert cfg.model_type == arch
     assert (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id) == (tok.bos_token_id,) * 3
     model = build_model(cfg, seed=0)
-    assert isinstance(model, ARCH_CLASSES[arch][1])
+    assert type(model).__name__ == ARCHITECTURES[arch].model_class
     assert n_layers(model) == TINY["num_layers"] and n_neurons(model) == TINY["intermediate_size"]
     mods = pre_activation_modules(model)
     for block_mod in mods:

@@ -1,7 +1,7 @@
 import polars as pl
 
 from negdiff.activations import ActivationReader
-from negdiff.corpus import word_pos_for_offsets
+from negdiff.pos import word_pos_for_offsets
 from negdiff.data import read_text
 from negdiff.plots import plot_neuron_example
 from negdiff.pos import spacy_pos_tagger

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from negdiff.corpus import generate_corpus
+from negdiff.grammar import generate_corpus
 from negdiff.runtime import job
 
 with job(snakemake) as log:

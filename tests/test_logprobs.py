@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from negdiff.evals import minimal_pair_accuracy, perplexity, sentence_logprobs
+from negdiff.logprobs import perplexity, sentence_logprobs
+from pair_reference import minimal_pair_accuracy
 from negdiff.tokenizer import train_tokenizer
 from negdiff.training import build_model, make_config
 
@@ -181,7 +182,7 @@ def test_minimal_pair_accuracy_frame(tok):
 
 
 def test_pretokenised_variants_match(tok):
-    from negdiff.evals import LogprobPlan, encode_sentences, sequence_logprobs, stream_token_logprobs
+    from negdiff.logprobs import LogprobPlan, encode_sentences, sequence_logprobs, stream_token_logprobs
 
     model = _model(tok, "opt")
     enc = encode_sentences(tok, SENTENCES)

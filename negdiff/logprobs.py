@@ -1,4 +1,4 @@
-"""Language-model evaluations: strided perplexity, sentence log-probabilities, minimal pairs.
+"""Log-probability primitives: strided windows over a stream, padded batch plans, perplexity, sentences.
 
 Conventions
 -----------
@@ -17,42 +17,22 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from negdiff.models import model_device
 from negdiff.tokenizer import bos_token_id
 
-PAIR_FIELDS = ("UID", "linguistics_term", "template", "case", "field", "phenomenon")
 
-
-def _device(model) -> torch.device:
-    try:
-        return model.get_input_embeddings().weight.device
-    except (AttributeError, NotImplementedError):
-        return next(model.parameters()).device
-
-
-def _token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """log P(input_ids[:, t] | input_ids[:, :t]) for t >= 1, float64, shape [B, T-1]."""
-    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-    logits = out.logits[:, :-1].to(torch.float64)
-    logp = torch.log_softmax(logits, dim=-1)
-    return logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-
-
-def _pad_id(tokenizer, fallback: int) -> int:
+def pad_id(tokenizer, fallback: int = 0) -> int:
+    """The id batches are right-padded with: the tokenizer's pad, else its EOS, else its BOS id."""
     for name in ("pad_token_id", "eos_token_id", "bos_token_id"):
         v = getattr(tokenizer, name, None) if tokenizer is not None else None
         if v is not None:
             return int(v)
     return int(fallback)
-
-
-def _batches(order: list[int], batch_size: int) -> Iterable[list[int]]:
-    for k in range(0, len(order), batch_size):
-        yield order[k : k + batch_size]
 
 
 def stream_windows(
@@ -64,9 +44,9 @@ def stream_windows(
     ``first..end-1`` are scored; every scorable token is scored by exactly one window. Without a BOS the
     first token of a window cannot be predicted, so ``first >= start + 1``.
     """
-    from negdiff.data import iter_windows
+    from negdiff.data import iter_windows, stream_window
 
-    n_ctx = window - 1 if bos_token_id is not None else window
+    n_ctx = stream_window(window, bos_token_id is not None)
     if n_ctx < 1 or (bos_token_id is None and window < 2):
         raise ValueError(f"window={window} is too small to predict anything")
     stride = n_ctx if stride is None else min(int(stride), n_ctx)
@@ -151,7 +131,7 @@ class LogprobPlan:
         """Score every sequence; ``batch_context(k)``, if given, is a context manager entered around
         the forward of batch ``k`` (e.g. to record or replay intermediate states)."""
         out: list[np.ndarray] = [np.zeros(0, dtype=np.float64)] * self.n_items
-        device = _device(model)
+        device = model_device(model)
         was_training = model.training
         model.eval()
         try:
@@ -332,46 +312,4 @@ def sentence_logprobs(
     """``log P(sentence)`` per sentence: summed over its tokens ("sum") or per-token mean ("mean")."""
     _check_reduce(reduce)
     enc = encode_sentences(tokenizer, sentences, prepend_bos=prepend_bos)
-    return sequence_logprobs(model, enc, batch_size=batch_size, reduce=reduce, pad_id=_pad_id(tokenizer, 0))
-
-
-def minimal_pair_accuracy(
-    model,
-    tokenizer,
-    pairs: list[dict[str, Any]],
-    *,
-    reduce: str = "sum",
-    batch_size: int = 64,
-    prepend_bos: bool = True,
-):
-    """Score minimal pairs; one row per pair with logp_good, logp_bad, correct (good > bad).
-
-    The pair's ``UID`` / ``linguistics_term`` / ``template`` / ``case`` (etc.) fields are carried
-    over when present in any pair.
-    """
-    import polars as pl
-
-    pairs = list(pairs)
-    for k, p in enumerate(pairs):
-        if "sentence_good" not in p or "sentence_bad" not in p:
-            raise KeyError(f"pair {k} lacks sentence_good/sentence_bad: keys {sorted(p)}")
-    good = [p["sentence_good"] for p in pairs]
-    bad = [p["sentence_bad"] for p in pairs]
-    lp = sentence_logprobs(
-        model, tokenizer, good + bad, batch_size=batch_size, prepend_bos=prepend_bos, reduce=reduce
-    )
-    lg, lb = lp[: len(pairs)], lp[len(pairs) :]
-    cols: dict[str, Any] = {"pair_index": np.arange(len(pairs), dtype=np.int64)}
-    for f in PAIR_FIELDS:
-        if any(f in p for p in pairs):
-            vals = [p.get(f) for p in pairs]
-            try:
-                cols[f] = pl.Series(f, vals, strict=True)
-            except (TypeError, pl.exceptions.PolarsError):
-                cols[f] = [None if v is None else str(v) for v in vals]
-    cols["sentence_good"] = good
-    cols["sentence_bad"] = bad
-    cols["logp_good"] = lg
-    cols["logp_bad"] = lb
-    cols["correct"] = lg > lb
-    return pl.DataFrame(cols)
+    return sequence_logprobs(model, enc, batch_size=batch_size, reduce=reduce, pad_id=pad_id(tokenizer))

@@ -1,64 +1,50 @@
-"""Evaluate a list of intervention conditions on one loaded model: minimal pairs, perplexity, surprisal.
+"""The condition sweep: every intervention condition on one loaded model, scored on minimal pairs,
+perplexity and surprisal.
 
 One job per (model, checkpoint): :func:`prepare_eval_data` tokenises every suite and text stream once,
 :func:`evaluate_conditions` then scores all of them under each :class:`Condition`, reusing the padded
-batches (a :class:`negdiff.evals.LogprobPlan`) across conditions. Unique sentences are scored once per
+batches (a :class:`negdiff.logprobs.LogprobPlan`) across conditions. Unique sentences are scored once per
 condition even when several suites or pairs share them; conditions whose masks are identical (for
 instance every condition whose layer scope holds none of its set's neurons, which equals the
 baseline) are computed once.
 
-Conventions follow :mod:`negdiff.evals`: a pair suite's sentence score is ``log P`` summed over its
+Conventions follow :mod:`negdiff.logprobs`: a pair suite's sentence score is ``log P`` summed over its
 tokens (BLiMP-format suites) or averaged per token (TSE), with the first token conditioned on BOS when
-``prepend_bos``; perplexity and surprisal use the strided windows of :func:`negdiff.evals.perplexity`
+``prepend_bos``; perplexity and surprisal use the strided windows of :func:`negdiff.logprobs.perplexity`
 (``window`` model positions including the BOS; each token predicted once).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import polars as pl
-import torch
 
-from negdiff import evals, models
+from negdiff import logprobs, models
+from negdiff.hooks import hook_name, hooks
+from negdiff.suites import SUITES
 from negdiff.interventions import OPERATIONS, intervene, masks_from_selection
-from negdiff.conditions import Condition  # noqa: F401  (re-exported: evaluate_conditions takes these)
+from negdiff.architectures import arch_spec, identity_operations, identity_reason
+from negdiff.conditions import Condition, checkpoint_step, conditions_for
 
 __all__ = [
     "Condition",
     "EvalData",
     "SuiteData",
-    "SUITE_SPECS",
     "METRICS_SCHEMA",
     "PAIRS_SCHEMA",
     "SURPRISAL_SCHEMA",
-    "COHORT_WD_SCHEMA",
     "prepare_eval_data",
     "evaluate_conditions",
-    "cohort_wd",
-    "cohort_token_stream",
-    "layer_cohort",
-    "selection_cohorts",
-    "LAYER_COHORT",
-    "LAYER_COHORT_SIZE",
+    "model_conditions",
+    "empty_sets",
+    "with_run_keys",
 ]
 
 
-@dataclass(frozen=True)
-class SuiteSpec:
-    reduce: str  # "sum" | "mean": how a sentence's token log-probs are combined
-    levels: tuple[tuple[str, str], ...]  # (level name, pair field holding the group label)
-
-
-SUITE_SPECS: dict[str, SuiteSpec] = {
-    "blimp": SuiteSpec("sum", (("paradigm", "UID"), ("linguistics_term", "linguistics_term"))),
-    "tse": SuiteSpec("mean", (("template", "template"), ("case", "case"))),
-    "nonsyntactic": SuiteSpec("sum", (("paradigm", "UID"), ("linguistics_term", "linguistics_term"))),
-}
 
 METRICS_SCHEMA: dict[str, pl.DataType] = {
     "condition": pl.String,
@@ -89,17 +75,6 @@ SURPRISAL_SCHEMA: dict[str, pl.DataType] = {
     "pos": pl.String,
     "surprisal": pl.Float32,
 }
-
-COHORT_WD_SCHEMA: dict[str, pl.DataType] = {
-    "cohort": pl.String,  # the set's name: wn@1, random@1, random@1#1, ..., or "layer" (see cohort_wd)
-    "layer": pl.Int32,
-    "neuron": pl.Int32,
-    "wd": pl.Float64,
-    "wd_neg": pl.Float64,
-    "wd_pos": pl.Float64,
-    "frac_negative": pl.Float64,
-}
-
 
 @dataclass
 class SuiteData:
@@ -145,7 +120,7 @@ def _group_index(labels: list[Any]) -> tuple[list[str], np.ndarray]:
 
 
 def _gold_pos_tagger(pos_content) -> Callable[[str, np.ndarray], list[str | None]]:
-    from negdiff.corpus import word_pos_for_offsets
+    from negdiff.pos import word_pos_for_offsets
 
     def tag(text: str, offsets: np.ndarray) -> list[str | None]:
         return word_pos_for_offsets(text, pos_content, offsets)
@@ -177,26 +152,26 @@ def prepare_eval_data(
 ) -> EvalData:
     """Tokenise every suite and stream once.
 
-    ``suites`` maps a suite name of :data:`SUITE_SPECS` to its pairs (as from
-    :func:`negdiff.corpus.read_pairs`); missing or empty suites give no rows. Sentences are
+    ``suites`` maps a suite name of :data:`SUITES` to its pairs (as from
+    :func:`negdiff.suites.read_pairs`); missing or empty suites give no rows. Sentences are
     deduplicated across suites and tokenised in one batched call. ``ppl_text`` / ``surprisal_text``
     are cut to their first ``ppl_tokens`` / ``surprisal_tokens`` tokens (one tokenisation when both
     are the same text). POS per surprisal token comes from ``pos_tagger(text, offsets)``, by default
-    the gold-tag lookup :func:`negdiff.corpus.word_pos_for_offsets` on ``surprisal_pos`` (the
+    the gold-tag lookup :func:`negdiff.pos.word_pos_for_offsets` on ``surprisal_pos`` (the
     ``.pos`` content); with neither, ``pos`` is None.
     """
     from negdiff.tokenizer import bos_token_id as _bos
 
-    unknown = sorted(set(suites) - set(SUITE_SPECS))
+    unknown = sorted(set(suites) - set(SUITES))
     if unknown:
-        raise ValueError(f"unknown suite(s) {unknown}; known: {sorted(SUITE_SPECS)}")
+        raise ValueError(f"unknown suite(s) {unknown}; known: {sorted(SUITES)}")
     bos = _bos(tokenizer) if prepend_bos else None
     if ppl_text or surprisal_text:  # validate the window once, with the same rules as perplexity
-        evals.stream_windows(0, window=window, stride=stride, bos_token_id=bos)
+        logprobs.stream_windows(0, window=window, stride=stride, bos_token_id=bos)
 
     sent_index: dict[str, int] = {}
     suite_refs: dict[str, tuple[list[int], list[int], list[dict]]] = {}
-    for name in SUITE_SPECS:  # fixed suite order
+    for name in SUITES:  # fixed suite order
         pairs = list(suites.get(name) or [])
         if not pairs:
             continue
@@ -207,11 +182,11 @@ def prepare_eval_data(
             good.append(sent_index.setdefault(p["sentence_good"], len(sent_index)))
             bad.append(sent_index.setdefault(p["sentence_bad"], len(sent_index)))
         suite_refs[name] = (good, bad, pairs)
-    sentences = evals.encode_sentences(tokenizer, list(sent_index), prepend_bos=prepend_bos)
+    sentences = logprobs.encode_sentences(tokenizer, list(sent_index), prepend_bos=prepend_bos)
 
     suite_data: dict[str, SuiteData] = {}
     for name, (good, bad, pairs) in suite_refs.items():
-        spec = SUITE_SPECS[name]
+        spec = SUITES[name]
         groups = {}
         for level, fld in spec.levels:
             if any(p.get(fld) is not None for p in pairs):
@@ -245,7 +220,7 @@ def prepare_eval_data(
         window=int(window or 0),
         stride=int(stride or 0),
         bos_token_id=bos,
-        pad_id=evals._pad_id(tokenizer, 0),
+        pad_id=logprobs.pad_id(tokenizer),
     )
 
 
@@ -264,7 +239,7 @@ class _Plan:
         def add_stream(ids: np.ndarray):
             if len(ids) == 0:
                 return None
-            w_seqs, w_first, positions = evals.window_sequences(
+            w_seqs, w_first, positions = logprobs.window_sequences(
                 ids, window=data.window, stride=data.stride, bos_token_id=data.bos_token_id
             )
             lo = len(seqs)
@@ -277,7 +252,7 @@ class _Plan:
             self.surprisal = self.ppl  # same stream, same windows: score once
         else:
             self.surprisal = add_stream(data.surprisal_ids)
-        self.plan = evals.LogprobPlan(
+        self.plan = logprobs.LogprobPlan(
             seqs, firsts, batch_size=batch_size, max_batch_tokens=max_batch_tokens, pad_id=data.pad_id
         )
 
@@ -360,14 +335,11 @@ def _condition_masks(model, cond: Condition, selection: pl.DataFrame | None,
     )
 
 
-_MISSING = object()
-
-
 class _PrefixCache:
     """Record block outputs in the baseline run; replay them to skip the unmodified leading blocks."""
 
     def __init__(self, model, plan: _Plan, masks: list[dict[int, np.ndarray]], budget_bytes: int):
-        self.blocks = models.block_modules(model)
+        self.model = model
         starts = sorted({min(cm) for cm in masks if cm and min(cm) > 0}, reverse=True)
         elem = next(model.parameters()).element_size()
         per_start = plan.plan.n_positions * models.d_model(model) * elem
@@ -381,42 +353,29 @@ class _PrefixCache:
     def enabled(self) -> bool:
         return bool(self.starts)
 
-    @contextlib.contextmanager
     def record(self, k: int):
-        handles = []
-        for s in self.starts:
-            def hook(module, args, output, s=s):
+        """Hooks for batch ``k`` of the baseline run: keep the output of every block a start follows."""
+        def keep(s: int):
+            def hook(module, args, output):
                 self.store[s][k] = output
-            handles.append(self.blocks[s - 1].register_forward_hook(hook))
-        try:
-            yield
-        finally:
-            for h in handles:
-                h.remove()
+
+            return hook
+
+        return hooks(self.model, [(hook_name(s - 1), "output", keep(s)) for s in self.starts])
 
     def replay_context(self, start: int):
+        """For a condition whose first masked layer is ``start``: a function of the batch index giving
+        the hooks that replace blocks ``0..start-1`` by the recorded output (None if not recorded)."""
         if start not in self.store:
             return None
 
-        @contextlib.contextmanager
         def replay(k: int):
             out = self.store[start][k]
 
             def stub(*args, **kwargs):
                 return out
 
-            saved = []
-            try:
-                for blk in self.blocks[:start]:
-                    saved.append((blk, blk.__dict__.get("forward", _MISSING)))
-                    blk.forward = stub
-                yield
-            finally:
-                for blk, old in saved:
-                    if old is _MISSING:
-                        del blk.forward
-                    else:
-                        blk.forward = old
+            return hooks(self.model, [(hook_name(b), "replace", stub) for b in range(start)])
 
         return replay
 
@@ -449,8 +408,8 @@ def evaluate_conditions(
 
     Prefix reuse: a condition whose first masked layer is ``s > 0`` computes blocks ``0..s-1``
     exactly as the baseline does, so the baseline run records block ``s-1``'s output per batch and
-    that condition replays it instead of running those blocks (the blocks' ``forward`` is stubbed
-    for the duration of the batch). The recorded states are kept while they fit in
+    that condition replays it instead of running those blocks (``"replace"`` hooks of
+    :func:`negdiff.hooks.hooks` on ``blocks.0 .. blocks.{s-1}`` for the duration of the batch). The recorded states are kept while they fit in
     ``prefix_cache_bytes`` (deepest start layers first); 0 disables the reuse.
     """
     names = [c.name for c in conditions]
@@ -553,163 +512,33 @@ def evaluate_conditions(
 
 
 # --------------------------------------------------------------------------------------------------
-# WD of a fixed cohort across checkpoints
-#
-# C7 ("the WN cohort's WD grows over training") is read off this table. Its tokens come from the
-# held-out perplexity text (:func:`cohort_token_stream`), never from the dumped tokens that selected
-# the cohort, and the WN cohort is measured together with its controls: the random sets of the same
-# size per layer and a ``layer`` cohort of (a seeded sample of) every layer's neurons.
-
-LAYER_COHORT = "layer"
-LAYER_COHORT_SIZE = 512  # neurons per layer in the ``layer`` cohort (all of a layer when it has fewer)
+# what one evaluation job runs and how it labels its tables
 
 
-def cohort_token_stream(tokenizer, text: str, *, evaluation: Mapping, activations: Mapping) -> tuple[np.ndarray, int]:
-    """The tokens :func:`cohort_wd` is measured on, disjoint from those the activation dump used.
-
-    ``text`` is the ``evaluation.ppl_split`` text. When ``evaluation.ppl_split`` differs from
-    ``activations.split`` the stream is its first ``evaluation.cohort_wd_tokens`` tokens; when they are
-    the same split, the first ``activations.max_tokens`` tokens (the dumped ones, which scored and
-    selected the neurons) are skipped and the next ``cohort_wd_tokens`` taken. Returns ``(ids, skip)``.
-    Raises ValueError, naming the config keys, when fewer than ``cohort_wd_tokens`` tokens remain.
-    """
-    from negdiff.data import encode_text
-
-    n = int(evaluation["cohort_wd_tokens"])
-    same = evaluation["ppl_split"] == activations["split"]
-    skip = int(activations["max_tokens"]) if same else 0
-    ids = np.asarray(encode_text(tokenizer, text, max_tokens=skip + n).ids, dtype=np.int64)[skip:]
-    if len(ids) < n:
-        where = (
-            f"evaluation.ppl_split == activations.split == {activations['split']!r}, so the first "
-            f"activations.max_tokens={skip} tokens (the dumped ones) are skipped and {len(ids)} remain"
-            if same else f"the evaluation.ppl_split={evaluation['ppl_split']!r} text has {len(ids)} tokens"
-        )
-        raise ValueError(
-            f"cohort WD needs evaluation.cohort_wd_tokens={n} held-out tokens, but {where}; lower "
-            "evaluation.cohort_wd_tokens, choose another evaluation.ppl_split or lower activations.max_tokens"
-        )
-    return ids[:n], skip
+def model_conditions(model, selection: Mapping, evaluation: Mapping, *, cohort: bool
+                     ) -> tuple[list[Condition], list[str], dict[str, str]]:
+    """The conditions a (model, checkpoint) job runs, from the config's ``selection`` and ``evaluation``
+    sections (:func:`negdiff.conditions.conditions_for`), without those whose operation is the identity
+    on the model's nonlinearity (on ReLU: neg_zero, sign_flip, pos_relu). Returns ``(conditions, names
+    left out, {identity operation: why})``."""
+    spec = arch_spec(model)
+    identity = {op: identity_reason(op, spec.activation) for op in identity_operations(spec)}
+    n = models.n_layers(model)
+    conditions = conditions_for(selection, evaluation, n, cohort=cohort, identity_operations=identity)
+    left_out = [c.name for c in conditions_for(selection, evaluation, n, cohort=cohort) if c not in conditions]
+    return conditions, left_out, identity
 
 
-def layer_cohort(n_layers: int, n_neurons: int, *, seed: int, size: int = LAYER_COHORT_SIZE) -> pl.DataFrame:
-    """``layer``, ``neuron`` rows: every neuron of each layer if it has at most ``size``, else ``size`` of
-    them drawn without replacement with ``numpy.random.default_rng((seed, layer))`` (sorted)."""
-    if size < 1:
-        raise ValueError(f"layer cohort size must be >= 1, got {size}")
-    lay, neu = [], []
-    for layer in range(n_layers):
-        if n_neurons <= size:
-            pick = np.arange(n_neurons)
-        else:
-            pick = np.sort(np.random.default_rng((int(seed), layer)).choice(n_neurons, size, replace=False))
-        lay.append(np.full(len(pick), layer, np.int64))
-        neu.append(pick.astype(np.int64))
-    cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64))
-    return pl.DataFrame({"layer": cat(lay), "neuron": cat(neu)})
+def empty_sets(record: Mapping) -> list[str]:
+    """The sets of a selection record (``results/selection/{model}.json``) that hold no neuron."""
+    return [name for name, info in record["sets"].items() if info["n_neurons"] == 0]
 
 
-def selection_cohorts(selection: pl.DataFrame, names: Iterable[str],
-                      empty_sets: Iterable[str] = ()) -> dict[str, pl.DataFrame]:
-    """``{set name: its rows}`` of the selection table. A set absent from the table is an error unless
-    it is in ``empty_sets`` (the selection record's sets with no neurons), which gives zero rows."""
-    if "set" not in selection.columns:
-        raise ValueError("selection table lacks a 'set' column")
-    names = list(names)
-    present = set(selection["set"].unique().to_list()) | set(empty_sets)
-    absent = [name for name in names if name not in present]
-    if absent:
-        raise ValueError(f"cohort set(s) {absent} not in the selection table (sets: {sorted(present)})")
-    return {name: selection.filter(pl.col("set") == name) for name in names}
-
-
-def _check_cohort(name: str, cohort: pl.DataFrame, n_layers: int, n_neu: int) -> pl.DataFrame:
-    """``cohort``'s ``layer``, ``neuron`` as Int64, sorted; errors name the cohort."""
-    missing = {"layer", "neuron"} - set(cohort.columns)
-    if missing:
-        raise ValueError(f"cohort {name!r} lacks column(s) {sorted(missing)}")
-    coh = cohort.select(pl.col("layer").cast(pl.Int64), pl.col("neuron").cast(pl.Int64)).sort("layer", "neuron")
-    if coh.is_duplicated().any():
-        raise ValueError(f"cohort {name!r} has duplicate (layer, neuron) rows")
-    if coh.height and (coh["layer"].min() < 0 or coh["layer"].max() >= n_layers
-                       or coh["neuron"].min() < 0 or coh["neuron"].max() >= n_neu):
-        raise IndexError(f"cohort {name!r} has (layer, neuron) outside [0, {n_layers}) x [0, {n_neu})")
-    return coh
-
-
-def _capture_columns(model, ids: np.ndarray, cols: dict[int, np.ndarray], *, window: int, stride: int,
-                     bos_token_id: int | None, batch_size: int) -> dict[int, np.ndarray]:
-    """Float32 pre-activations [T, k] of the neurons ``cols[layer]`` over every stream token, one forward
-    per batch of windows (:func:`negdiff.activations.recorded_batches`, as the dump records them)."""
-    from negdiff.activations import recorded_batches
-    from negdiff.data import iter_windows
-
-    layers = sorted(cols)
-    device = models.model_device(model)
-    index = {l: torch.as_tensor(np.array(cols[l], dtype=np.int64), device=device) for l in layers}
-    chunks: dict[int, list[torch.Tensor]] = {l: [] for l in layers}
-    was_training = model.training
-    model.eval()
-    try:
-        for pre, _, _ in recorded_batches(model, ids, iter_windows(len(ids), int(window), int(stride)),
-                                           layers=layers, batch_size=batch_size, bos_token_id=bos_token_id,
-                                           n_target=len(ids), capture_mlp_input=False):
-            with torch.inference_mode():  # kept in the model dtype until the end: half the memory of float32
-                for l in layers:
-                    chunks[l].append(pre[l].index_select(-1, index[l].to(pre[l].device)).cpu())
-    finally:
-        model.train(was_training)
-    return {l: torch.cat(chunks[l]).float().numpy() for l in layers}
-
-
-def cohort_wd(
-    model,
-    stream_ids: np.ndarray,
-    cohorts: Mapping[str, pl.DataFrame],
-    *,
-    window: int,
-    stride: int,
-    max_tokens: int | None,
-    bos_token_id: int | None,
-    batch_size: int = 16,
-) -> pl.DataFrame:
-    """WD to N(0, 1) (exact mode) of several named sets of neurons at this model state.
-
-    ``cohorts`` maps a name (``wn@1``, ``random@1``, ``random@1#1``, ``layer``, ...) to a table with
-    columns ``layer``, ``neuron`` (other columns are ignored). Every cohort is measured on the same
-    tokens in one pass: a single forward per batch of windows captures the union of their neurons, and a
-    neuron shared by several cohorts is computed once. Pass held-out tokens
-    (:func:`cohort_token_stream`), not those that selected the cohort. Pre-activations are captured over
-    strided windows of the first ``max_tokens`` stream tokens, each token recorded once
-    (:func:`negdiff.data.iter_windows`), exactly as :func:`negdiff.activations.dump_activations`
-    does: ``window`` counts *stream* tokens per window (as in ``iter_windows`` and the dump), and the
-    BOS, when ``bos_token_id`` is given, comes on top (so pass the config's ``window - 1`` with a
-    BOS, as the dump rule does). Returns one row per (cohort, neuron), cohorts in the given order and
-    each sorted by layer, neuron, with ``wd``, ``wd_neg``, ``wd_pos``, ``frac_negative``
-    (:data:`COHORT_WD_SCHEMA`); an empty cohort has no rows.
-    """
-    from negdiff.scoring import wd_to_normal
-
-    n_layers, n_neu = models.n_layers(model), models.n_neurons(model)
-    checked = {name: _check_cohort(name, c, n_layers, n_neu) for name, c in cohorts.items()}
-    union = pl.concat([pl.DataFrame(schema={"layer": pl.Int64, "neuron": pl.Int64}), *checked.values()])
-    union = union.unique().sort("layer", "neuron")
-    if union.height == 0:
-        return pl.DataFrame(schema=COHORT_WD_SCHEMA)
-    ids = np.asarray(stream_ids, dtype=np.int64).reshape(-1)
-    if max_tokens is not None:
-        ids = ids[: int(max_tokens)]
-    if len(ids) == 0:
-        raise ValueError("cohort_wd: empty token stream")
-    cols = {l: g["neuron"].to_numpy() for (l,), g in union.group_by("layer", maintain_order=True)}
-    acts = _capture_columns(model, ids, cols, window=window, stride=stride, bos_token_id=bos_token_id,
-                            batch_size=batch_size)
-    stats = []
-    for l, neurons in cols.items():
-        st = wd_to_normal(acts.pop(l), mode="exact", layer=l)
-        stats.append(pl.DataFrame({"layer": np.full(len(neurons), l, np.int64), "neuron": neurons,
-                                   **{k: st[k] for k in ("wd", "wd_neg", "wd_pos", "frac_negative")}}))
-    stats = pl.concat(stats)
-    frames = [coh.join(stats, on=["layer", "neuron"], how="left", maintain_order="left")
-              .with_columns(pl.lit(name, dtype=pl.String).alias("cohort")) for name, coh in checked.items()]
-    return pl.concat(frames).select([pl.col(k).cast(v) for k, v in COHORT_WD_SCHEMA.items()])
+def with_run_keys(table: pl.DataFrame, model: str, checkpoint: str) -> pl.DataFrame:
+    """``table`` with leading ``model``, ``checkpoint`` and ``step`` columns."""
+    return table.select(
+        pl.lit(model).alias("model"),
+        pl.lit(checkpoint).alias("checkpoint"),
+        pl.lit(checkpoint_step(checkpoint), dtype=pl.Int64).alias("step"),
+        pl.all(),
+    )

@@ -1,4 +1,5 @@
-"""Condition evaluation (negdiff.evaluation) against direct calls of negdiff.evals on tiny random models."""
+"""The condition sweep (negdiff.sweep) and the cohort WD (negdiff.cohorts) against direct calls of
+negdiff.logprobs and negdiff.scoring on tiny random models."""
 
 from __future__ import annotations
 
@@ -9,22 +10,15 @@ import polars as pl
 import pytest
 import torch
 
-from negdiff import evals, models
-from negdiff.corpus import word_pos_for_offsets
+from pair_reference import minimal_pair_accuracy
+from negdiff import architectures
+from negdiff.capture import capture_pre_activations
+from negdiff import logprobs, models
+from negdiff.pos import word_pos_for_offsets
 from negdiff.data import encode_text, iter_windows
-from negdiff.evaluation import (
-    COHORT_WD_SCHEMA,
-    LAYER_COHORT,
-    METRICS_SCHEMA,
-    SURPRISAL_SCHEMA,
-    Condition,
-    cohort_token_stream,
-    cohort_wd,
-    evaluate_conditions,
-    layer_cohort,
-    prepare_eval_data,
-    selection_cohorts,
-)
+from negdiff.cohorts import COHORT_WD_SCHEMA, LAYER_COHORT, cohort_token_stream, cohort_wd, layer_cohort, selection_cohorts
+from negdiff.conditions import Condition
+from negdiff.sweep import METRICS_SCHEMA, SURPRISAL_SCHEMA, evaluate_conditions, prepare_eval_data
 from negdiff.interventions import intervene, masks_from_selection
 from negdiff.scoring import wd_to_normal
 
@@ -106,7 +100,7 @@ def _group_means(df: pl.DataFrame, field: str) -> dict[str, tuple[int, float, fl
 def _check_against_direct(model, tok, metrics: pl.DataFrame, condition: str):
     m = metrics.filter(pl.col("condition") == condition)
     ids = encode_text(tok, TEXT, max_tokens=100).ids
-    ppl = evals.perplexity(model, ids, window=WINDOW, stride=STRIDE, bos_token_id=tok.bos_token_id)
+    ppl = logprobs.perplexity(model, ids, window=WINDOW, stride=STRIDE, bos_token_id=tok.bos_token_id)
     row = m.filter(pl.col("suite") == "ppl").row(0, named=True)
     assert row["n"] == 100 and row["level"] == "overall" and row["group"] == "all"
     assert row["value"] == pytest.approx(ppl, rel=1e-9)
@@ -116,7 +110,7 @@ def _check_against_direct(model, tok, metrics: pl.DataFrame, condition: str):
         ("tse", TSE, "mean", {"template": "template", "case": "case"}),
         ("nonsyntactic", NONSYN, "sum", {"paradigm": "UID", "linguistics_term": "linguistics_term"}),
     ):
-        df = evals.minimal_pair_accuracy(model, tok, pairs, reduce=reduce)
+        df = minimal_pair_accuracy(model, tok, pairs, reduce=reduce)
         s = m.filter(pl.col("suite") == suite)
         ov = s.filter(pl.col("level") == "overall").row(0, named=True)
         assert ov["n"] == len(pairs)
@@ -162,7 +156,7 @@ def test_intervention_equals_manual_intervene(loaded):
         with intervene(model, masks, cond.intervention):
             _check_against_direct(model, tok, out["metrics"], cond.name)
         # and the intervention did change something (neg_zero is the identity on ReLU's output)
-        if not (cond.intervention == "neg_zero" and models.arch_spec(model).activation == "relu"):
+        if not (cond.intervention == "neg_zero" and architectures.arch_spec(model).activation == "relu"):
             got = out["metrics"].filter(pl.col("condition") == cond.name)
             assert not np.allclose(got["margin"].to_numpy(), base["margin"].to_numpy(), atol=1e-9)
 
@@ -206,8 +200,8 @@ def test_hand_computed_sentence_logprob(llama):
     assert blimp["margin"] == pytest.approx(lg - lb, abs=1e-5)
     assert blimp["value"] == float(lg > lb)
     assert tsem["margin"] == pytest.approx(lg / ng - lb / nb, abs=1e-5)
-    enc = evals.encode_sentences(tok, [good, bad])
-    np.testing.assert_allclose(evals.sequence_logprobs(model, enc), [lg, lb], rtol=0, atol=1e-5)
+    enc = logprobs.encode_sentences(tok, [good, bad])
+    np.testing.assert_allclose(logprobs.sequence_logprobs(model, enc), [lg, lb], rtol=0, atol=1e-5)
     assert set(m["suite"].to_list()) == {"blimp", "tse"}
 
 
@@ -233,7 +227,7 @@ def test_tokenises_once(llama, monkeypatch):
     sel = _selection(model)
     conds = [BASE] + [Condition(f"{op}|wn@1|all", op, "wn@1", "all", (0, 1)) for op in ("neg_zero", "full", "sign_flip")]
     encode_calls = []
-    monkeypatch.setattr(evals, "encode_sentences", lambda *a, **k: encode_calls.append(1))
+    monkeypatch.setattr(logprobs, "encode_sentences", lambda *a, **k: encode_calls.append(1))
     evaluate_conditions(model, data, conds, sel, progress=False)
     assert counting.calls == 2 and not encode_calls
 
@@ -246,14 +240,14 @@ def test_surprisal_consistent_with_perplexity(llama):
     assert s.schema == pl.Schema(SURPRISAL_SCHEMA)
     assert s["token"].to_list() == list(range(90))  # with BOS every token is scored, once
     stream = encode_text(tok, TEXT, max_tokens=90)
-    ppl = evals.perplexity(model, stream.ids, window=WINDOW, stride=STRIDE, bos_token_id=tok.bos_token_id)
+    ppl = logprobs.perplexity(model, stream.ids, window=WINDOW, stride=STRIDE, bos_token_id=tok.bos_token_id)
     assert float(s["surprisal"].cast(pl.Float64).mean()) == pytest.approx(math.log(ppl), rel=1e-6)
     assert m.filter(pl.col("suite") == "ppl")["value"].item() == pytest.approx(ppl, rel=1e-12)
     # POS aligned with the tokens
     ref = word_pos_for_offsets(TEXT, POS, stream.offsets)
     assert s["pos"].to_list() == ref and any(p is not None for p in ref)
     # per-token surprisal equals the direct per-token log-probs
-    pos_, lp = evals.stream_token_logprobs(model, stream.ids, window=WINDOW, stride=STRIDE,
+    pos_, lp = logprobs.stream_token_logprobs(model, stream.ids, window=WINDOW, stride=STRIDE,
                                            bos_token_id=tok.bos_token_id)
     np.testing.assert_allclose(s["surprisal"].to_numpy(), -lp, rtol=1e-6)
 
@@ -271,7 +265,7 @@ def test_surprisal_without_bos_skips_first_token(llama):
     s = evaluate_conditions(model, data, [BASE], None, progress=False)["surprisal"]
     assert s["token"].to_list() == list(range(1, 90))
     stream = encode_text(tok, TEXT, max_tokens=90)
-    ppl = evals.perplexity(model, stream.ids, window=WINDOW, stride=STRIDE)
+    ppl = logprobs.perplexity(model, stream.ids, window=WINDOW, stride=STRIDE)
     assert float(s["surprisal"].cast(pl.Float64).mean()) == pytest.approx(math.log(ppl), rel=1e-6)
 
 
@@ -339,8 +333,8 @@ def test_cohort_wd_matches_direct_capture(loaded, bos):
     ids = encode_text(tok, TEXT).ids
     bos_id = tok.bos_token_id if bos else None
     cohort = pl.DataFrame({"layer": [1, 0, 0, 1], "neuron": [3, 7, 2, 60]})
-    n_ctx = WINDOW - (1 if bos else 0)  # stream tokens per window, as the dump rule passes it
-    got = cohort_wd(model, ids, {"wn@1": cohort}, window=n_ctx, stride=STRIDE, max_tokens=70,
+    n_ctx = WINDOW - (1 if bos else 0)  # stream tokens per window of WINDOW model positions
+    got = cohort_wd(model, ids, {"wn@1": cohort}, window=WINDOW, stride=STRIDE, max_tokens=70,
                     bos_token_id=bos_id, batch_size=3)
     assert got.columns == ["cohort", "layer", "neuron", "wd", "wd_neg", "wd_pos", "frac_negative"]
     assert got.schema == pl.Schema(COHORT_WD_SCHEMA)
@@ -348,7 +342,7 @@ def test_cohort_wd_matches_direct_capture(loaded, bos):
     assert got.select("layer", "neuron").rows() == [(0, 2), (0, 7), (1, 3), (1, 60)]
     # direct: every window alone, full forward, keep each token once
     acts = {0: [], 1: []}
-    with models.capture_pre_activations(model, [0, 1]) as cap, torch.no_grad():
+    with capture_pre_activations(model, [0, 1]) as cap, torch.no_grad():
         for w in iter_windows(70, n_ctx, STRIDE):
             seq = list(ids[w.start : w.end])
             shift = 0
@@ -369,7 +363,7 @@ def test_cohort_wd_several_cohorts_equal_single_runs(loaded):
     exactly the single-cohort result, in the given cohort order, each sorted by layer, neuron."""
     model, tok = loaded
     ids = encode_text(tok, TEXT).ids
-    kw = dict(window=WINDOW - 1, stride=STRIDE, max_tokens=80, bos_token_id=tok.bos_token_id, batch_size=4)
+    kw = dict(window=WINDOW, stride=STRIDE, max_tokens=80, bos_token_id=tok.bos_token_id, batch_size=4)
     sel = _selection(model)
     cohorts = selection_cohorts(sel, ["wn@1", "random@1", "layer0"])
     cohorts["shares"] = pl.concat([cohorts["wn@1"].head(3), cohorts["random@1"].tail(2)]).select("layer", "neuron")
@@ -391,7 +385,7 @@ def test_cohort_wd_several_cohorts_equal_single_runs(loaded):
 def test_cohort_wd_errors(llama):
     model, tok = llama
     ids = encode_text(tok, TEXT).ids
-    kw = dict(window=WINDOW - 1, stride=STRIDE, max_tokens=None, bos_token_id=tok.bos_token_id)
+    kw = dict(window=WINDOW, stride=STRIDE, max_tokens=None, bos_token_id=tok.bos_token_id)
     with pytest.raises(ValueError, match="'a' lacks column"):
         cohort_wd(model, ids, {"a": pl.DataFrame({"layer": [0]})}, **kw)
     with pytest.raises(ValueError, match="'b' has duplicate"):

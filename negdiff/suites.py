@@ -1,0 +1,144 @@
+"""Minimal-pair suites: the registry of suites, and reading, sampling and the sources of pair files.
+
+:data:`SUITES` names each suite the pipeline scores and how (a sentence's token log-probs summed, as
+BLiMP does, or averaged, as the TSE templates are; the pair fields that group its pairs into
+paradigms). A suite's pairs come from one of these sources (:func:`load_suite`): ``"builtin"`` (the
+generated toy-grammar suite, see :mod:`negdiff.grammar`), ``"english"`` (the real-English fact pairs of
+:mod:`negdiff.facts`), a local ``.jsonl`` file or folder of them (BLiMP's own format), or
+``"hf:DATASET"``. :func:`sample_pairs` takes a seeded sample per paradigm, the same for every model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["REQUIRED_PAIR_FIELDS", "SUITES", "SuiteSpec", "load_suite", "read_pairs", "sample_pairs"]
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """How one suite is scored: its sentence reduction and the pair fields that group its pairs."""
+
+    reduce: str  # "sum" | "mean": how a sentence's token log-probs are combined
+    levels: tuple[tuple[str, str], ...]  # (level name, pair field holding the group label)
+
+
+# the registry: a new suite is one entry (and its config keys in the schema; a test ties them)
+SUITES: dict[str, SuiteSpec] = {
+    "blimp": SuiteSpec("sum", (("paradigm", "UID"), ("linguistics_term", "linguistics_term"))),
+    "tse": SuiteSpec("mean", (("template", "template"), ("case", "case"))),
+    "nonsyntactic": SuiteSpec("sum", (("paradigm", "UID"), ("linguistics_term", "linguistics_term"))),
+}
+
+
+
+
+
+REQUIRED_PAIR_FIELDS = ("sentence_good", "sentence_bad")
+
+
+def read_pairs(path_or_dir) -> list[dict]:
+    """Read one ``.jsonl`` file, or every ``*.jsonl`` in a directory (sorted by file name).
+
+    Raises ``ValueError`` naming the file and line for malformed JSON, a non-object line, missing or
+    non-string ``sentence_good``/``sentence_bad``, or a line with neither ``UID`` nor ``template``.
+    Blank lines are skipped.
+    """
+    path = Path(path_or_dir)
+    if path.is_dir():
+        files = sorted(path.glob("*.jsonl"), key=lambda p: p.name)
+        if not files:
+            raise ValueError(f"{path}: no .jsonl files")
+    elif path.exists():
+        files = [path]
+    else:
+        raise FileNotFoundError(
+            f"minimal-pair benchmark {path} does not exist: expected a .jsonl file or a directory of "
+            "*.jsonl files (one JSON object per line with sentence_good, sentence_bad and UID or template)"
+        )
+    rows: list[dict] = []
+    for f in files:
+        with open(f, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{f}:{lineno}: invalid JSON: {err.msg}") from None
+                if not isinstance(obj, dict):
+                    raise ValueError(f"{f}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                for key in REQUIRED_PAIR_FIELDS:
+                    if not isinstance(obj.get(key), str) or not obj[key].strip():
+                        raise ValueError(f"{f}:{lineno}: missing or empty field {key!r}")
+                if "UID" not in obj and "template" not in obj:
+                    raise ValueError(f"{f}:{lineno}: missing field 'UID' (or 'template')")
+                rows.append(obj)
+    return rows
+
+
+# str.isspace() code points: whitespace separates words exactly as str.split() does
+
+
+def sample_pairs(pairs: list[dict], per_group: int | str, seed: int = 0) -> list[dict]:
+    """A seeded sample of ``per_group`` pairs of each paradigm (``UID``) or TSE template, in file order.
+
+    ``"all"`` (or a count at least the group's size) keeps every pair. Each group's sample is drawn
+    with ``numpy.random.default_rng(SeedSequence([seed, crc32(group)]))``, so it depends only on the
+    seed, the group name and that group's pairs, never on the other files present."""
+    import zlib
+
+    groups: dict[str, list[int]] = {}
+    for k, pair in enumerate(pairs):
+        groups.setdefault(pair.get("UID") or pair.get("template") or "", []).append(k)
+    if per_group == "all":
+        return list(pairs)
+    if isinstance(per_group, bool) or not isinstance(per_group, int) or per_group < 1:
+        raise ValueError(f"pairs per paradigm must be a positive int or 'all', got {per_group!r}")
+    keep: list[int] = []
+    for name, idx in groups.items():
+        if len(idx) <= per_group:
+            keep.extend(idx)
+            continue
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]))
+        keep.extend(idx[j] for j in rng.choice(len(idx), size=per_group, replace=False))
+    return [pairs[k] for k in sorted(keep)]
+
+
+def load_suite(where: str, *, builtin_dir: str | Path | None = None) -> list[dict]:
+    """Minimal pairs from ``"builtin"`` (the generated suite in ``builtin_dir``), ``"english"`` (the
+    real-English fact suite of :mod:`negdiff.facts`), a directory or file of JSON lines, or
+    ``"hf:DATASET"`` (every config of a Hugging Face dataset, e.g. ``hf:nyu-mll/blimp``, split "train")."""
+    if where == "english":
+        from negdiff.facts import english_fact_pairs
+
+        return english_fact_pairs()
+    if where == "builtin":
+        if builtin_dir is None:
+            raise ValueError("the built-in suite needs its directory")
+        return read_pairs(builtin_dir)
+    if where.startswith("hf:"):
+        name = where[3:]
+        try:
+            import datasets
+        except ImportError:
+            raise ImportError(f"suite {where!r} needs the `datasets` package (pip install datasets)") from None
+        try:
+            configs = datasets.get_dataset_config_names(name)
+            pairs = []
+            for cfg in sorted(configs):
+                pairs.extend(dict(row) for row in datasets.load_dataset(name, cfg, split="train"))
+        except Exception as err:
+            raise RuntimeError(
+                f"could not load suite {where!r} ({type(err).__name__}: {err}); offline, point the suite at a "
+                "local directory of JSON-lines files instead (e.g. BLiMP's data/*.jsonl)"
+            ) from None
+        return pairs
+    path = Path(where)
+    if not path.exists():
+        raise FileNotFoundError(f"benchmark suite {where!r} does not exist: expected a directory of *.jsonl files")
+    return read_pairs(path)

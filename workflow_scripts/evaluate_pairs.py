@@ -1,0 +1,39 @@
+# evaluate_pairs: every condition of one (model, checkpoint) on the minimal-pair suites, one model load.
+import json
+
+import polars as pl
+
+from negdiff.io import write_parquet
+from negdiff.models import load_model
+from negdiff.runtime import job
+from negdiff.suites import SUITES, load_suite, sample_pairs
+from negdiff.sweep import empty_sets, evaluate_conditions, model_conditions, prepare_eval_data, with_run_keys
+
+with job(snakemake) as log:
+    p = snakemake.params
+    cfg = p.evaluation
+    # suites first: a missing or malformed suite fails before the model is loaded
+    suites = {
+        name: sample_pairs(load_suite(cfg["suites"][name], builtin_dir=(snakemake.input.get(name) or [None])[0]),
+                           cfg["pairs_per_paradigm"][name], seed=cfg["pairs_seed"])
+        for name in SUITES
+    }
+    log.info("pairs: %s", {k: len(v) for k, v in suites.items()})
+    model, tokenizer = load_model(**p.load, device=p.device)
+    conditions, left_out, identity = model_conditions(model, p.selection, cfg, cohort=p.cohort)
+    if left_out:
+        log.info("%d conditions left out, their operation is the identity (%s): %s", len(left_out),
+                 "; ".join(identity.values()), left_out)
+    log.info("%d conditions: %s", len(conditions), [c.name for c in conditions])
+    data = prepare_eval_data(tokenizer, suites=suites, ppl_text=None, surprisal_text=None, surprisal_pos=None,
+                             ppl_tokens=0, surprisal_tokens=0, window=None, stride=None,
+                             prepend_bos=cfg["prepend_bos"])
+    selection = pl.read_parquet(snakemake.input.selection)
+    record = json.loads(open(snakemake.input.record).read())
+    tables = evaluate_conditions(model, data, conditions, selection, batch_size=cfg["batch_size"],
+                                 empty_sets=empty_sets(record))
+    for name in ("metrics", "pairs"):
+        write_parquet(snakemake.output[name],
+                      with_run_keys(tables[name], snakemake.wildcards.model, snakemake.wildcards.checkpoint))
+    overall = tables["metrics"].filter(pl.col("level") == "overall").select("condition", "suite", "value")
+    log.info("overall metrics:\n%s", overall.pivot(on="suite", index="condition", values="value"))
