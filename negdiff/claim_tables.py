@@ -19,19 +19,15 @@ import math
 
 import polars as pl
 
-from negdiff.conditions import parse_scope, parse_set, set_name
+from negdiff.conditions import condition_name, parse_scope, parse_set, set_name
 from negdiff.pos import FUNCTION_POS
 
 METHODS = ("wn", "random", "ppl_matched")
 
 
-def cond_name(intervention: str, set_: str, scope: str = "all") -> str:
-    return f"{intervention}|{set_}|{scope}"
-
-
 def main_conditions(main_percent: float) -> dict[str, str]:
     """method -> the neg_zero condition on its main-percent set over all layers."""
-    return {m: cond_name("neg_zero", set_name(m, main_percent), "all") for m in METHODS}
+    return {m: condition_name("neg_zero", set_name(m, main_percent), "all") for m in METHODS}
 
 
 def final_checkpoints(metrics: pl.DataFrame) -> dict[str, str]:

@@ -33,6 +33,22 @@ class Condition:
 BASELINE = Condition("baseline", "none", "none", "all", ())
 
 
+def condition_name(intervention: str, set_: str, scope: str = "all") -> str:
+    """The one name format of a condition: ``"neg_zero|wn@1|all"`` (the baseline is ``"baseline"``)."""
+    return f"{intervention}|{set_}|{scope}"
+
+
+def parse_condition(name: str) -> tuple[str, str, str]:
+    """``"neg_zero|wn@1|single:0"`` -> ``("neg_zero", "wn@1", "single:0")``; ``"baseline"`` ->
+    ``("none", "none", "all")``."""
+    if name == BASELINE.name:
+        return BASELINE.intervention, BASELINE.set, BASELINE.scope
+    parts = name.split("|")
+    if len(parts) != 3:
+        raise ValueError(f"bad condition name {name!r}; expected INTERVENTION|SET|SCOPE or 'baseline'")
+    return parts[0], parts[1], parts[2]
+
+
 def set_name(method: str, percent: float, replicate: int = 0) -> str:
     """``set_name("random", 1, 2)`` -> ``"random@1#2"``; replicate 0 has no suffix."""
     if method not in SET_METHODS:
@@ -92,7 +108,7 @@ def parse_scope(scope: str) -> tuple[str, int | None]:
 
 
 def condition(intervention: str, set_: str, scope: str, n_layers: int, group_size: int) -> Condition:
-    return Condition(f"{intervention}|{set_}|{scope}", intervention, set_, scope, scope_layers(scope, n_layers, group_size))
+    return Condition(condition_name(intervention, set_, scope), intervention, set_, scope, scope_layers(scope, n_layers, group_size))
 
 
 def selection_sets(selection: dict) -> list[str]:

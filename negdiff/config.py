@@ -156,3 +156,17 @@ def imported_modules(source: str, root: str | None = None) -> list[str]:
             if not package or module_path(sub, root) is not None:
                 out.append(sub)
     return out
+
+
+def code_fingerprint(script, root: str | None = None) -> str:
+    """Hash of every negdiff module a script (a path) imports, directly or not: the ``code`` params entry
+    of a rule, so a library change reruns exactly the jobs whose code changed. ``root`` is the
+    ``negdiff/`` folder to read (default: this package's)."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256()
+    for name in negdiff_closure(imported_modules(Path(script).read_text(encoding="utf-8"), root), root):
+        h.update(name.encode())
+        h.update(module_path(name, root).read_bytes())
+    return h.hexdigest()[:16]

@@ -32,15 +32,15 @@ from typing import Callable, Mapping
 import numpy as np
 import polars as pl
 
-from negdiff.conditions import set_family
+from negdiff.conditions import condition_name, parse_condition, set_family
 
 
 def family_condition(name: str) -> str:
     """``"neg_zero|random@1#2|all"`` -> ``"neg_zero|random@1|all"``; other names unchanged."""
     if "|" not in name:
         return name
-    intervention, set_, scope = name.split("|")
-    return f"{intervention}|{set_family(set_)}|{scope}"
+    intervention, set_, scope = parse_condition(name)
+    return condition_name(intervention, set_family(set_), scope)
 
 
 def merge_replicates(table: pl.DataFrame, values: list[str]) -> pl.DataFrame:

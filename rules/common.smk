@@ -1,5 +1,4 @@
 # Shared helpers: paths, code fingerprints, resources, model and checkpoint resolution.
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -9,19 +8,18 @@ REPO = Path(workflow.basedir)
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from negdiff.conditions import selection_sets  # noqa: E402
+from negdiff.conditions import selection_sets, set_name  # noqa: E402
 from negdiff.config import (  # noqa: E402
     GGUF_CHECKPOINT,
     checkpoint_name,
     checkpoint_steps,
     export_pythonpath,
     gguf_source,
-    imported_modules,
     model_spec,
-    module_path,
-    negdiff_closure,
+    code_fingerprint as script_fingerprint,
 )
 from negdiff.data import local_source_path  # noqa: E402
+from negdiff.suites import SUITES  # noqa: E402
 from negdiff.figure_registry import CLAIM_RULE, FIGURES, planned_figures, rule_report  # noqa: E402
 
 export_pythonpath(str(REPO))
@@ -38,13 +36,8 @@ def code_fingerprint(script):
     """Hash of every negdiff module a workflow script imports, directly or not (a params entry).
 
     Snakemake tracks the script file itself; this makes a library change rerun exactly the jobs
-    whose code changed."""
-    source = (REPO / "workflow_scripts" / script).read_text()
-    h = hashlib.sha256()
-    for name in negdiff_closure(imported_modules(source)):
-        h.update(name.encode())
-        h.update(module_path(name, REPO / "negdiff").read_bytes())
-    return h.hexdigest()[:16]
+    whose code changed (negdiff.config.code_fingerprint)."""
+    return script_fingerprint(REPO / "workflow_scripts" / script, REPO / "negdiff")
 
 
 def canonical(value):

@@ -9,9 +9,8 @@ rule evaluate_pairs:
         model=model_input,
         selection="results/selection/{model}.parquet",
         record="results/selection/{model}.json",
-        blimp=suite_path("blimp"),
-        tse=suite_path("tse"),
-        nonsyntactic=suite_path("nonsyntactic"),
+        # one named input per suite of negdiff.suites.SUITES (the script reads them by name)
+        **{name: suite_path(name) for name in SUITES},
     output:
         metrics="results/evals/{model}/{checkpoint}/pair_metrics.parquet",
         pairs="results/evals/{model}/{checkpoint}/pairs.parquet",
@@ -55,7 +54,7 @@ rule evaluate_text:
         cohort_wd="results/evals/{model}/{checkpoint}/cohort_wd.parquet",
     params:
         evaluation=subsection("evaluation", CONDITION_KEYS + TEXT_KEYS),
-        main_set=f"wn@{SELECTION['main_percent']:g}",
+        main_set=set_name("wn", SELECTION["main_percent"]),
         selection=section("selection"),
         activations=subsection("activations", ["split", "max_tokens"]),
         cohort=lambda wc: wc.checkpoint == cohort_checkpoint(wc.model),
