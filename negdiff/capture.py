@@ -11,6 +11,7 @@ both read their pre-activations from it.
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -21,6 +22,8 @@ from torch import nn
 from negdiff import models
 from negdiff.data import Window
 from negdiff.hooks import hook_name, hooks, run_until
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Capture", "capture_pre_activations", "check_layers", "recorded_batches", "window_batches"]
 
@@ -172,6 +175,9 @@ def recorded_batches(model, ids: np.ndarray, windows: Sequence[Window], *, layer
     bos = 0 if bos_token_id is None else 1
     device = models.model_device(model)
     last = hook_name(max(layers), "mlp.hook_pre")
+    log.info("capturing %s%s, each forward stopped after %s",
+             ", ".join(hook_name(l, "mlp.hook_pre") for l in layers), " (and MLP inputs)" if capture_mlp_input else "",
+             last)
     recorded = 0
     # inference mode only around each forward and gather, never across a yield: the caller's own
     # in-place work (shard buffers, histograms) must not run in a mode it did not ask for
