@@ -180,6 +180,71 @@ def select_random(scores: pl.DataFrame, counts_per_layer: Mapping[int, int], see
     return _finish(pl.concat(parts, how="vertical_relaxed"), "random", None, int(seed))
 
 
+def _check_search_args(target_ppl: float, tolerance: float, max_iter: int, lo: float, hi: float
+                       ) -> tuple[float, float, float]:
+    """Validate ppl_matched_search's arguments; returns (target_ppl, lo, hi) as floats."""
+    target_ppl = float(target_ppl)
+    if not math.isfinite(target_ppl) or target_ppl <= 0:
+        raise ValueError(f"target_ppl must be finite and positive, got {target_ppl}")
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance must be finite and >= 0, got {tolerance}")
+    if int(max_iter) < 0:
+        raise ValueError(f"max_iter must be >= 0, got {max_iter}")
+    lo, hi = _check_percent(lo, allow_zero=True), _check_percent(hi, allow_zero=True)
+    if lo > hi:
+        raise ValueError(f"lo ({lo}) must not exceed hi ({hi})")
+    return target_ppl, lo, hi
+
+
+class _MatchedSearch:
+    """The state of one :func:`ppl_matched_search`: cached perplexities, history, evaluated sets."""
+
+    def __init__(self, scores: pl.DataFrame, ppl_of: Callable[[pl.DataFrame], float],
+                 target_ppl: float, tolerance: float, max_iter: int, lo: float, hi: float):
+        self.scores = scores
+        self.ppl_of = ppl_of
+        self.target_ppl = target_ppl
+        self.tolerance = tolerance
+        self.max_iter = max_iter
+        self.lo = lo
+        self.hi = hi
+        self.band = float(tolerance) * target_ppl
+        self.cache: dict[tuple, float] = {}
+        self.history: list[dict] = []
+        self.sets: dict[float, pl.DataFrame] = {}
+
+    def evaluate(self, m: float) -> float:
+        sel = select_lowest_wd(self.scores, m)
+        key = tuple(sorted(counts_per_layer(sel).items()))
+        if key not in self.cache:
+            self.cache[key] = float(self.ppl_of(sel))
+        ppl = self.cache[key]
+        self.sets[m] = sel
+        self.history.append({"m": float(m), "ppl": ppl, "n_selected": int(sel.height)})
+        return ppl
+
+    def within(self, ppl: float) -> bool:
+        return math.isfinite(ppl) and abs(ppl - self.target_ppl) <= self.band
+
+    def result(self, m: float, ppl: float, converged: bool, reason: str, iterations: int):
+        record = {
+            "m": float(m),
+            "ppl": float(ppl),
+            "target_ppl": self.target_ppl,
+            "tolerance": float(self.tolerance),
+            "iterations": int(iterations),
+            "evaluations": len(self.cache),
+            "max_iter": int(self.max_iter),
+            "lo": self.lo,
+            "hi": self.hi,
+            "converged": bool(converged),
+            "reason": reason,
+            "n_selected": int(self.sets[m].height),
+            "history": self.history,
+        }
+        return self.sets[m].with_columns(pl.lit("ppl_matched").alias("method")), record
+
+
 def ppl_matched_search(
     scores: pl.DataFrame,
     ppl_of: Callable[[pl.DataFrame], float],
@@ -209,77 +274,36 @@ def ppl_matched_search(
     converged, reason, n_selected, history: [{m, ppl, n_selected}]}`` (JSON-serialisable).
     """
     _check_scores(scores)
-    target_ppl = float(target_ppl)
-    if not math.isfinite(target_ppl) or target_ppl <= 0:
-        raise ValueError(f"target_ppl must be finite and positive, got {target_ppl}")
-    if not (math.isfinite(tolerance) and tolerance >= 0):
-        raise ValueError(f"tolerance must be finite and >= 0, got {tolerance}")
-    if int(max_iter) < 0:
-        raise ValueError(f"max_iter must be >= 0, got {max_iter}")
-    lo, hi = _check_percent(lo, allow_zero=True), _check_percent(hi, allow_zero=True)
-    if lo > hi:
-        raise ValueError(f"lo ({lo}) must not exceed hi ({hi})")
-    band = float(tolerance) * target_ppl
-
-    cache: dict[tuple, float] = {}
-    history: list[dict] = []
-    sets: dict[float, pl.DataFrame] = {}
-
-    def evaluate(m: float) -> float:
-        sel = select_lowest_wd(scores, m)
-        key = tuple(sorted(counts_per_layer(sel).items()))
-        if key not in cache:
-            cache[key] = float(ppl_of(sel))
-        ppl = cache[key]
-        sets[m] = sel
-        history.append({"m": float(m), "ppl": ppl, "n_selected": int(sel.height)})
-        return ppl
-
-    def within(ppl: float) -> bool:
-        return math.isfinite(ppl) and abs(ppl - target_ppl) <= band
-
-    def result(m: float, ppl: float, converged: bool, reason: str, iterations: int):
-        record = {
-            "m": float(m),
-            "ppl": float(ppl),
-            "target_ppl": target_ppl,
-            "tolerance": float(tolerance),
-            "iterations": int(iterations),
-            "evaluations": len(cache),
-            "max_iter": int(max_iter),
-            "lo": lo,
-            "hi": hi,
-            "converged": bool(converged),
-            "reason": reason,
-            "n_selected": int(sets[m].height),
-            "history": history,
-        }
-        return sets[m].with_columns(pl.lit("ppl_matched").alias("method")), record
+    target_ppl, lo, hi = _check_search_args(target_ppl, tolerance, max_iter, lo, hi)
+    search = _MatchedSearch(scores, ppl_of, target_ppl, tolerance, max_iter, lo, hi)
+    band = search.band
 
     # the endpoints only bracket the target; an endpoint inside the band is not accepted outright
     # (with a generous tolerance that would always pick the largest set)
-    ppl_hi = evaluate(hi)
+    ppl_hi = search.evaluate(hi)
     if ppl_hi < target_ppl - band:
-        return result(hi, ppl_hi, False, "ppl at hi is below the target", 0)
-    ppl_lo = evaluate(lo) if lo != hi else ppl_hi
+        return search.result(hi, ppl_hi, False, "ppl at hi is below the target", 0)
+    ppl_lo = search.evaluate(lo) if lo != hi else ppl_hi
     if ppl_lo > target_ppl + band:
-        return result(lo, ppl_lo, False, "ppl at lo is above the target", 0)
+        return search.result(lo, ppl_lo, False, "ppl at lo is above the target", 0)
 
     a, b = lo, hi  # bracket: ppl(a) <= target + band, ppl(b) >= target - band
     iterations = 0
     while iterations < int(max_iter) and a < b:
         iterations += 1
         m = 0.5 * (a + b)
-        ppl = evaluate(m)
-        if within(ppl):
-            return result(m, ppl, True, "within tolerance", iterations)
+        ppl = search.evaluate(m)
+        if search.within(ppl):
+            return search.result(m, ppl, True, "within tolerance", iterations)
         if ppl < target_ppl:  # NaN counts as too high
             a = m
         else:
             b = m
-    best = min(history, key=lambda h: abs(h["ppl"] - target_ppl) if math.isfinite(h["ppl"]) else math.inf)
-    ok = within(best["ppl"])
-    return result(best["m"], best["ppl"], ok, "within tolerance" if ok else "max_iter reached", iterations)
+    best = min(search.history,
+               key=lambda h: abs(h["ppl"] - target_ppl) if math.isfinite(h["ppl"]) else math.inf)
+    ok = search.within(best["ppl"])
+    return search.result(best["m"], best["ppl"], ok, "within tolerance" if ok else "max_iter reached",
+                         iterations)
 
 
 def selection_table(sets: Mapping[str, pl.DataFrame]) -> pl.DataFrame:

@@ -136,6 +136,66 @@ def _encode_stream(tokenizer, text: str | None, n_tokens: int):
     return encode_text(tokenizer, text, max_tokens=int(n_tokens))
 
 
+def _suite_sentence_index(suites: Mapping[str, list[dict]]
+                          ) -> tuple[dict[str, int], dict[str, tuple[list[int], list[int], list[dict]]]]:
+    """Unique sentences across suites (in first-seen order, suites in :data:`SUITES` order) and, per
+    non-empty suite, its pairs' (good indices, bad indices, pairs)."""
+    sent_index: dict[str, int] = {}
+    suite_refs: dict[str, tuple[list[int], list[int], list[dict]]] = {}
+    for name in SUITES:  # fixed suite order
+        pairs = list(suites.get(name) or [])
+        if not pairs:
+            continue
+        good, bad = [], []
+        for k, p in enumerate(pairs):
+            if "sentence_good" not in p or "sentence_bad" not in p:
+                raise KeyError(f"{name} pair {k} lacks sentence_good/sentence_bad: keys {sorted(p)}")
+            good.append(sent_index.setdefault(p["sentence_good"], len(sent_index)))
+            bad.append(sent_index.setdefault(p["sentence_bad"], len(sent_index)))
+        suite_refs[name] = (good, bad, pairs)
+    return sent_index, suite_refs
+
+
+def _suite_data(suite_refs: Mapping[str, tuple[list[int], list[int], list[dict]]]) -> dict[str, SuiteData]:
+    """A :class:`SuiteData` per suite of ``suite_refs`` (as from :func:`_suite_sentence_index`)."""
+    suite_data: dict[str, SuiteData] = {}
+    for name, (good, bad, pairs) in suite_refs.items():
+        spec = SUITES[name]
+        groups = {}
+        for level, fld in spec.levels:
+            if any(p.get(fld) is not None for p in pairs):
+                groups[level] = _group_index([p.get(fld) for p in pairs])
+        suite_data[name] = SuiteData(
+            name, spec.reduce, np.asarray(good, dtype=np.int64), np.asarray(bad, dtype=np.int64), groups
+        )
+    return suite_data
+
+
+def _encode_streams(tokenizer, ppl_text: str | None, surprisal_text: str | None,
+                    ppl_tokens: int, surprisal_tokens: int):
+    """The ppl and surprisal token streams (one tokenisation when both are the same text)."""
+    if ppl_text and surprisal_text and ppl_text == surprisal_text:
+        both = _encode_stream(tokenizer, ppl_text, max(ppl_tokens, surprisal_tokens))
+        return both.head(ppl_tokens), both.head(surprisal_tokens)
+    ppl_stream = _encode_stream(tokenizer, ppl_text, ppl_tokens)
+    surp_stream = _encode_stream(tokenizer, surprisal_text, surprisal_tokens)
+    return ppl_stream, surp_stream
+
+
+def _surprisal_pos_tags(surprisal_text: str | None, surp_stream, surprisal_pos,
+                        pos_tagger: Callable[[str, np.ndarray], list[str | None]] | None
+                        ) -> list[str | None] | None:
+    """POS per surprisal token, from ``pos_tagger`` or the gold tags ``surprisal_pos`` (else None)."""
+    if pos_tagger is None and surprisal_pos is not None:
+        pos_tagger = _gold_pos_tagger(surprisal_pos)
+    pos = None
+    if pos_tagger is not None and len(surp_stream):
+        pos = list(pos_tagger(surprisal_text, surp_stream.offsets))
+        if len(pos) != len(surp_stream):
+            raise ValueError(f"pos_tagger returned {len(pos)} tags for {len(surp_stream)} tokens")
+    return pos
+
+
 def prepare_eval_data(
     tokenizer,
     *,
@@ -169,46 +229,13 @@ def prepare_eval_data(
     if ppl_text or surprisal_text:  # validate the window once, with the same rules as perplexity
         logprobs.stream_windows(0, window=window, stride=stride, bos_token_id=bos)
 
-    sent_index: dict[str, int] = {}
-    suite_refs: dict[str, tuple[list[int], list[int], list[dict]]] = {}
-    for name in SUITES:  # fixed suite order
-        pairs = list(suites.get(name) or [])
-        if not pairs:
-            continue
-        good, bad = [], []
-        for k, p in enumerate(pairs):
-            if "sentence_good" not in p or "sentence_bad" not in p:
-                raise KeyError(f"{name} pair {k} lacks sentence_good/sentence_bad: keys {sorted(p)}")
-            good.append(sent_index.setdefault(p["sentence_good"], len(sent_index)))
-            bad.append(sent_index.setdefault(p["sentence_bad"], len(sent_index)))
-        suite_refs[name] = (good, bad, pairs)
+    sent_index, suite_refs = _suite_sentence_index(suites)
     sentences = logprobs.encode_sentences(tokenizer, list(sent_index), prepend_bos=prepend_bos)
-
-    suite_data: dict[str, SuiteData] = {}
-    for name, (good, bad, pairs) in suite_refs.items():
-        spec = SUITES[name]
-        groups = {}
-        for level, fld in spec.levels:
-            if any(p.get(fld) is not None for p in pairs):
-                groups[level] = _group_index([p.get(fld) for p in pairs])
-        suite_data[name] = SuiteData(
-            name, spec.reduce, np.asarray(good, dtype=np.int64), np.asarray(bad, dtype=np.int64), groups
-        )
-
-    if ppl_text and surprisal_text and ppl_text == surprisal_text:
-        both = _encode_stream(tokenizer, ppl_text, max(ppl_tokens, surprisal_tokens))
-        ppl_stream, surp_stream = both.head(ppl_tokens), both.head(surprisal_tokens)
-    else:
-        ppl_stream = _encode_stream(tokenizer, ppl_text, ppl_tokens)
-        surp_stream = _encode_stream(tokenizer, surprisal_text, surprisal_tokens)
-
-    if pos_tagger is None and surprisal_pos is not None:
-        pos_tagger = _gold_pos_tagger(surprisal_pos)
-    pos = None
-    if pos_tagger is not None and len(surp_stream):
-        pos = list(pos_tagger(surprisal_text, surp_stream.offsets))
-        if len(pos) != len(surp_stream):
-            raise ValueError(f"pos_tagger returned {len(pos)} tags for {len(surp_stream)} tokens")
+    suite_data = _suite_data(suite_refs)
+    ppl_stream, surp_stream = _encode_streams(
+        tokenizer, ppl_text, surprisal_text, ppl_tokens, surprisal_tokens
+    )
+    pos = _surprisal_pos_tags(surprisal_text, surp_stream, surprisal_pos, pos_tagger)
 
     return EvalData(
         sentences=sentences,
@@ -383,6 +410,113 @@ class _PrefixCache:
         self.store.clear()
 
 
+def _checked_masks(model, conditions: list[Condition], selection: pl.DataFrame | None,
+                   empty_sets: Iterable[str]) -> list[dict[int, np.ndarray]]:
+    """Every condition's masks, failing on bad conditions before spending any compute."""
+    names = [c.name for c in conditions]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"duplicate condition names: {dupes}")
+    # sets known to hold no neuron (e.g. a ppl-matched search that ended at m = 0) have no table rows
+    return [_condition_masks(model, c, selection, frozenset(empty_sets)) for c in conditions]
+
+
+def _surprisal_columns(plan: _Plan, data: EvalData) -> tuple[pl.Series | None, pl.Series | None]:
+    """The ``token`` and ``pos`` columns of every condition's surprisal frame (None without one)."""
+    if plan.surprisal is None:
+        return None, None
+    positions = plan.surprisal[2]
+    if data.surprisal_pos is not None:
+        surp_pos = pl.Series("pos", [data.surprisal_pos[i] for i in positions.tolist()], dtype=pl.String)
+    else:
+        surp_pos = pl.Series("pos", [None] * len(positions), dtype=pl.String)
+    surp_tok = pl.Series("token", positions, dtype=pl.Int64)
+    return surp_tok, surp_pos
+
+
+def _mask_keys(conditions: list[Condition], masks: list[dict[int, np.ndarray]]
+               ) -> tuple[list[dict[int, np.ndarray]], list[Any]]:
+    """Masks restricted to layers with a neuron, and a key per condition (equal keys: equal runs)."""
+    masks = [{l: m for l, m in cm.items() if m.any()} for cm in masks]
+    keys: list[Any] = [
+        None if not cm else (c.intervention, tuple((l, cm[l].tobytes()) for l in sorted(cm)))
+        for c, cm in zip(conditions, masks)
+    ]
+    return masks, keys
+
+
+def _eval_bar(progress: bool, total: int):
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, unit="cond", desc="evaluate")
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def _run_condition(model, plan: _Plan, prefix: _PrefixCache, cache: dict[Any, dict[str, Any]],
+                   cond: Condition, cmask: dict[int, np.ndarray], key: Any) -> dict[str, Any]:
+    """One condition's plan result, computed once per mask key (the baseline first when replaying)."""
+    if prefix.enabled and None not in cache:
+        # the baseline, recording the block outputs that later conditions start from
+        cache[None] = plan.run(model, prefix.record)
+    res = cache.get(key)
+    if res is None:
+        if cmask:
+            with intervene(model, cmask, cond.intervention):
+                res = plan.run(model, prefix.replay_context(min(cmask)))
+        else:
+            res = plan.run(model)
+        cache[key] = res
+    return res
+
+
+def _score_condition(cond: Condition, n_masked: int, res: dict[str, Any], data: EvalData,
+                     surp_tok: pl.Series | None, surp_pos: pl.Series | None,
+                     metric_rows: list[tuple], pair_frames: list[pl.DataFrame],
+                     surprisal_frames: list[pl.DataFrame]) -> None:
+    """Append one condition's metric rows, pair frames and surprisal frame."""
+    head = (cond.name, cond.intervention, cond.set, cond.scope, n_masked)
+    if res["ppl"] is not None:
+        nll = -res["ppl"][1]
+        mean_nll = float(nll.mean())
+        metric_rows.append(head + ("ppl", "overall", "all", int(nll.size), float(np.exp(mean_nll)), mean_nll))
+    if data.suites:
+        sent_scores = np.array([v.sum() for v in res["sentences"]], dtype=np.float64)
+        sent_means = None
+        for suite in data.suites.values():
+            if suite.reduce == "mean":
+                if sent_means is None:
+                    sent_means = np.array([v.mean() for v in res["sentences"]], dtype=np.float64)
+                scores = sent_means
+            else:
+                scores = sent_scores
+            metric_rows.extend(head + r for r in _suite_rows(suite, scores))
+            pair_frames.append(_pair_frame(cond.name, suite, scores))
+    if res["surprisal"] is not None:
+        surprisal_frames.append(pl.DataFrame({
+            "token": surp_tok,
+            "pos": surp_pos,
+            "surprisal": pl.Series("surprisal", (-res["surprisal"][1]).astype(np.float32), dtype=pl.Float32),
+        }).with_columns(pl.lit(cond.name, dtype=pl.String).alias("condition")))
+
+
+def _output_tables(metric_rows: list[tuple], pair_frames: list[pl.DataFrame],
+                   surprisal_frames: list[pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The ``{"metrics", "pairs", "surprisal"}`` tables from the collected rows and frames."""
+    metrics = pl.DataFrame(metric_rows, schema=METRICS_SCHEMA, orient="row")
+    if surprisal_frames:
+        surprisal = pl.concat(surprisal_frames, how="vertical").select(
+            [pl.col(k).cast(v) for k, v in SURPRISAL_SCHEMA.items()]
+        )
+    else:
+        surprisal = pl.DataFrame(schema=SURPRISAL_SCHEMA)
+    pairs = pl.concat(pair_frames, how="vertical") if pair_frames else pl.DataFrame(schema=PAIRS_SCHEMA)
+    return {"metrics": metrics, "pairs": pairs, "surprisal": surprisal}
+
+
 def evaluate_conditions(
     model,
     data: EvalData,
@@ -412,40 +546,15 @@ def evaluate_conditions(
     :func:`negdiff.hooks.hooks` on ``blocks.0 .. blocks.{s-1}`` for the duration of the batch). The recorded states are kept while they fit in
     ``prefix_cache_bytes`` (deepest start layers first); 0 disables the reuse.
     """
-    names = [c.name for c in conditions]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValueError(f"duplicate condition names: {dupes}")
-    # fail on bad conditions before spending any compute
-    # sets known to hold no neuron (e.g. a ppl-matched search that ended at m = 0) have no table rows
-    masks = [_condition_masks(model, c, selection, frozenset(empty_sets)) for c in conditions]
+    masks = _checked_masks(model, conditions, selection, empty_sets)
 
     plan = _Plan(data, batch_size, max_batch_tokens)
-    surp_pos = None
-    if plan.surprisal is not None:
-        positions = plan.surprisal[2]
-        if data.surprisal_pos is not None:
-            surp_pos = pl.Series("pos", [data.surprisal_pos[i] for i in positions.tolist()], dtype=pl.String)
-        else:
-            surp_pos = pl.Series("pos", [None] * len(positions), dtype=pl.String)
-        surp_tok = pl.Series("token", positions, dtype=pl.Int64)
+    surp_tok, surp_pos = _surprisal_columns(plan, data)
 
     # masks restricted to layers with a neuron; conditions with equal masks share one computation
-    masks = [{l: m for l, m in cm.items() if m.any()} for cm in masks]
-    keys: list[Any] = [
-        None if not cm else (c.intervention, tuple((l, cm[l].tobytes()) for l in sorted(cm)))
-        for c, cm in zip(conditions, masks)
-    ]
+    masks, keys = _mask_keys(conditions, masks)
     prefix = _PrefixCache(model, plan, masks, prefix_cache_bytes)
-
-    bar = None
-    if progress:
-        try:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(conditions), unit="cond", desc="evaluate")
-        except ImportError:  # pragma: no cover
-            bar = None
+    bar = _eval_bar(progress, len(conditions))
 
     cache: dict[Any, dict[str, Any]] = {}
     metric_rows: list[tuple] = []
@@ -455,40 +564,9 @@ def evaluate_conditions(
         for cond, cmask, key in zip(conditions, masks, keys):
             t0 = time.perf_counter()
             n_masked = int(sum(int(m.sum()) for m in cmask.values()))
-            if prefix.enabled and None not in cache:
-                # the baseline, recording the block outputs that later conditions start from
-                cache[None] = plan.run(model, prefix.record)
-            res = cache.get(key)
-            if res is None:
-                if cmask:
-                    with intervene(model, cmask, cond.intervention):
-                        res = plan.run(model, prefix.replay_context(min(cmask)))
-                else:
-                    res = plan.run(model)
-                cache[key] = res
-            head = (cond.name, cond.intervention, cond.set, cond.scope, n_masked)
-            if res["ppl"] is not None:
-                nll = -res["ppl"][1]
-                mean_nll = float(nll.mean())
-                metric_rows.append(head + ("ppl", "overall", "all", int(nll.size), float(np.exp(mean_nll)), mean_nll))
-            if data.suites:
-                sent_scores = np.array([v.sum() for v in res["sentences"]], dtype=np.float64)
-                sent_means = None
-                for suite in data.suites.values():
-                    if suite.reduce == "mean":
-                        if sent_means is None:
-                            sent_means = np.array([v.mean() for v in res["sentences"]], dtype=np.float64)
-                        scores = sent_means
-                    else:
-                        scores = sent_scores
-                    metric_rows.extend(head + r for r in _suite_rows(suite, scores))
-                    pair_frames.append(_pair_frame(cond.name, suite, scores))
-            if res["surprisal"] is not None:
-                surprisal_frames.append(pl.DataFrame({
-                    "token": surp_tok,
-                    "pos": surp_pos,
-                    "surprisal": pl.Series("surprisal", (-res["surprisal"][1]).astype(np.float32), dtype=pl.Float32),
-                }).with_columns(pl.lit(cond.name, dtype=pl.String).alias("condition")))
+            res = _run_condition(model, plan, prefix, cache, cond, cmask, key)
+            _score_condition(cond, n_masked, res, data, surp_tok, surp_pos,
+                             metric_rows, pair_frames, surprisal_frames)
             dt = time.perf_counter() - t0
             if timings is not None:
                 timings[cond.name] = dt
@@ -500,15 +578,7 @@ def evaluate_conditions(
             bar.close()
         prefix.clear()
 
-    metrics = pl.DataFrame(metric_rows, schema=METRICS_SCHEMA, orient="row")
-    if surprisal_frames:
-        surprisal = pl.concat(surprisal_frames, how="vertical").select(
-            [pl.col(k).cast(v) for k, v in SURPRISAL_SCHEMA.items()]
-        )
-    else:
-        surprisal = pl.DataFrame(schema=SURPRISAL_SCHEMA)
-    pairs = pl.concat(pair_frames, how="vertical") if pair_frames else pl.DataFrame(schema=PAIRS_SCHEMA)
-    return {"metrics": metrics, "pairs": pairs, "surprisal": surprisal}
+    return _output_tables(metric_rows, pair_frames, surprisal_frames)
 
 
 # --------------------------------------------------------------------------------------------------

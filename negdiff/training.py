@@ -23,7 +23,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -156,40 +156,8 @@ def _save_checkpoint(model, tokenizer, path: Path) -> None:
         save_tokenizer(tokenizer, tmp)
 
 
-def train_model(
-    *,
-    architecture: str,
-    model_hparams: dict,
-    tokenizer_dir,
-    train_text_path,
-    valid_text_path,
-    out_dir,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    warmup: int,
-    weight_decay: float,
-    seed: int,
-    checkpoints: list[int],
-    threads: int = 1,
-    eval_tokens: int = 20000,
-    progress: bool = True,
-    min_lr_ratio: float = 0.1,
-    grad_clip: float = 1.0,
-    log_every: int | None = None,
-) -> dict[str, Any]:
-    """Train one model; write ``out_dir/step{N}/`` for each checkpoint and ``out_dir/training.json``.
-
-    ``model_hparams`` holds hidden_size, num_layers, num_heads, intermediate_size, context (and
-    optionally vocab_size; by default the tokenizer's size). Returns the training.json record.
-    """
-    from transformers import AutoTokenizer
-
-    from negdiff.data import encode_text, read_text
-    from negdiff.logprobs import perplexity
-
-    t0 = time.time()
-    hp = dict(model_hparams)
+def _check_train_args(hp: dict, steps: int, checkpoints: list[int]) -> tuple[list[int], int]:
+    """Validate train_model's arguments; returns (sorted unique checkpoint steps, context)."""
     missing = [k for k in HPARAM_KEYS if k not in hp]
     if missing:
         raise KeyError(f"model_hparams lacks {missing}; needs {list(HPARAM_KEYS)}")
@@ -205,13 +173,13 @@ def train_model(
     context = int(hp["context"])
     if context < 2:
         raise ValueError("context must be >= 2")
+    return ckpts, context
 
-    torch.set_num_threads(int(threads))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = AutoTokenizer.from_pretrained(os.fspath(tokenizer_dir))
-    bos, _, _ = _special_ids(tokenizer)
+def _prepare_train_data(tokenizer, train_text_path, valid_text_path, context: int, eval_tokens: int):
+    """Tokenise the texts; returns (train ids tensor, window start positions, valid ids, n_train)."""
+    from negdiff.data import encode_text, read_text
+
     train_text = read_text(train_text_path)
     valid_text = read_text(valid_text_path)
     train_stream = encode_text(tokenizer, train_text)
@@ -226,7 +194,11 @@ def train_model(
         )
     del train_text
     train_ids = torch.from_numpy(train_stream.ids)
+    return train_ids, starts, valid_ids, n_train
 
+
+def _init_model(architecture: str, hp: dict, tokenizer, context: int, seed: int):
+    """The config and freshly initialised model; returns (config, model, n_params, n_embedding)."""
     config = make_config(
         architecture,
         vocab_size=int(hp.get("vocab_size", len(tokenizer))),
@@ -240,45 +212,59 @@ def train_model(
     model = build_model(config, seed)
     n_params = sum(p.numel() for p in model.parameters())
     n_emb = model.get_input_embeddings().weight.numel()
+    return config, model, n_params, n_emb
 
+
+def _make_optimizer(model, *, lr: float, weight_decay: float, steps: int, warmup: int,
+                    min_lr_ratio: float):
+    """AdamW (no decay on biases / norms) and its warmup + cosine LambdaLR schedule."""
     optim = torch.optim.AdamW(
         _param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.95), eps=1e-8
     )
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: _lr_factor(s, steps, warmup, min_lr_ratio)
     )
-    rng = np.random.default_rng(seed)
-    if log_every is None:
-        log_every = max(1, min(10, steps // 20))
+    return optim, sched
 
-    records: list[dict[str, Any]] = []
+
+def _train_bar(progress: bool, steps: int, architecture: str):
+    if not progress:
+        return None
+    try:
+        from tqdm import tqdm
+
+        return tqdm(total=steps, desc=f"train {architecture}", file=sys.stderr, mininterval=5.0)
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def _checkpoint(model, tokenizer, valid_ids, *, step: int, context: int, out_dir: Path,
+                records: list[dict[str, Any]], bar, architecture: str) -> None:
+    """Validation perplexity, then save ``out_dir/step{N}/`` atomically; appends to ``records``."""
+    from negdiff.logprobs import perplexity
+
+    name = checkpoint_name(step)
+    model.eval()
+    ppl = perplexity(model, valid_ids, window=context, batch_size=16)
+    _save_checkpoint(model, tokenizer, out_dir / name)
+    model.train()
+    records.append({"step": step, "name": name, "valid_ppl": ppl})
+    if bar is not None:
+        bar.write(f"[{architecture}] step {step}: valid ppl {ppl:.3f}", file=sys.stderr)
+
+
+def _train_loop(model, optim, sched, *, rng, train_ids, starts, bos: int, context: int,
+                batch_size: int, steps: int, ckpts: list[int], grad_clip: float, log_every: int,
+                architecture: str, bar, checkpoint: Callable[[int], None]
+                ) -> tuple[list[dict[str, Any]], int]:
+    """The step loop (checkpointing at the steps in ``ckpts``); returns (loss curve, tokens seen)."""
+    span = context - 1
     loss_curve: list[dict[str, Any]] = []
     bos_col = torch.full((batch_size, 1), bos, dtype=torch.long)
     offs = torch.arange(span + 1)
-
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=steps, desc=f"train {architecture}", file=sys.stderr, mininterval=5.0)
-        except ImportError:  # pragma: no cover
-            bar = None
-
-    def checkpoint(step: int) -> None:
-        name = checkpoint_name(step)
-        model.eval()
-        ppl = perplexity(model, valid_ids, window=context, batch_size=16)
-        _save_checkpoint(model, tokenizer, out_dir / name)
-        model.train()
-        records.append({"step": step, "name": name, "valid_ppl": ppl})
-        if bar is not None:
-            bar.write(f"[{architecture}] step {step}: valid ppl {ppl:.3f}", file=sys.stderr)
-
     model.train()
     acc_loss, acc_n = 0.0, 0
     tokens_seen = 0
-    t_train = time.time()
     for step in range(steps + 1):
         if step in ckpts:
             checkpoint(step)
@@ -310,10 +296,17 @@ def train_model(
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{lv:.3f}", refresh=False)
-    if bar is not None:
-        bar.close()
+    return loss_curve, tokens_seen
 
-    record = {
+
+def _training_record(*, architecture: str, config, hp: dict, batch_size: int, lr: float,
+                     warmup: int, weight_decay: float, min_lr_ratio: float, grad_clip: float,
+                     n_params: int, n_emb: int, steps: int, seed: int, threads: int,
+                     records: list[dict[str, Any]], loss_curve: list[dict[str, Any]],
+                     n_train: int, tokens_seen: int, valid_ids, t0: float, t_train: float
+                     ) -> dict[str, Any]:
+    """The training.json record."""
+    return {
         "architecture": architecture,
         "model_type": config.model_type,
         "hparams": {
@@ -340,5 +333,81 @@ def train_model(
         "wall_seconds": time.time() - t0,
         "train_seconds": time.time() - t_train,
     }
+
+
+def train_model(
+    *,
+    architecture: str,
+    model_hparams: dict,
+    tokenizer_dir,
+    train_text_path,
+    valid_text_path,
+    out_dir,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    warmup: int,
+    weight_decay: float,
+    seed: int,
+    checkpoints: list[int],
+    threads: int = 1,
+    eval_tokens: int = 20000,
+    progress: bool = True,
+    min_lr_ratio: float = 0.1,
+    grad_clip: float = 1.0,
+    log_every: int | None = None,
+) -> dict[str, Any]:
+    """Train one model; write ``out_dir/step{N}/`` for each checkpoint and ``out_dir/training.json``.
+
+    ``model_hparams`` holds hidden_size, num_layers, num_heads, intermediate_size, context (and
+    optionally vocab_size; by default the tokenizer's size). Returns the training.json record.
+    """
+    from transformers import AutoTokenizer
+
+    t0 = time.time()
+    hp = dict(model_hparams)
+    ckpts, context = _check_train_args(hp, steps, checkpoints)
+
+    torch.set_num_threads(int(threads))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = AutoTokenizer.from_pretrained(os.fspath(tokenizer_dir))
+    bos, _, _ = _special_ids(tokenizer)
+    train_ids, starts, valid_ids, n_train = _prepare_train_data(
+        tokenizer, train_text_path, valid_text_path, context, eval_tokens
+    )
+
+    config, model, n_params, n_emb = _init_model(architecture, hp, tokenizer, context, seed)
+
+    optim, sched = _make_optimizer(model, lr=lr, weight_decay=weight_decay, steps=steps,
+                                   warmup=warmup, min_lr_ratio=min_lr_ratio)
+    rng = np.random.default_rng(seed)
+    if log_every is None:
+        log_every = max(1, min(10, steps // 20))
+
+    records: list[dict[str, Any]] = []
+    bar = _train_bar(progress, steps, architecture)
+
+    def checkpoint(step: int) -> None:
+        _checkpoint(model, tokenizer, valid_ids, step=step, context=context, out_dir=out_dir,
+                    records=records, bar=bar, architecture=architecture)
+
+    t_train = time.time()
+    loss_curve, tokens_seen = _train_loop(
+        model, optim, sched, rng=rng, train_ids=train_ids, starts=starts, bos=bos, context=context,
+        batch_size=batch_size, steps=steps, ckpts=ckpts, grad_clip=grad_clip, log_every=log_every,
+        architecture=architecture, bar=bar, checkpoint=checkpoint,
+    )
+    if bar is not None:
+        bar.close()
+
+    record = _training_record(
+        architecture=architecture, config=config, hp=hp, batch_size=batch_size, lr=lr,
+        warmup=warmup, weight_decay=weight_decay, min_lr_ratio=min_lr_ratio, grad_clip=grad_clip,
+        n_params=n_params, n_emb=n_emb, steps=steps, seed=seed, threads=threads, records=records,
+        loss_curve=loss_curve, n_train=n_train, tokens_seen=tokens_seen, valid_ids=valid_ids,
+        t0=t0, t_train=t_train,
+    )
     write_json(out_dir / "training.json", record)
     return record
