@@ -95,7 +95,7 @@ def gguf_source(spec: dict, name: str = "?") -> str:
 
 
 _IMPORT = re.compile(
-    r"^[ \t]*(?:from[ \t]+negdiff((?:\.\w+)*)[ \t]+import[ \t]+(?:\(([\w\s,]+)\)|([\w ,]+))"
+    r"^[ \t]*(?:from[ \t]+(negdiff(?:\.\w+)*|\.+(?:\w+(?:\.\w+)*)?)[ \t]+import[ \t]+(?:\(([\w\s,]+)\)|([\w ,]+))"
     r"|import[ \t]+negdiff\.([\w.]+))",
     re.M,
 )
@@ -134,26 +134,38 @@ def negdiff_closure(modules, root: str | None = None) -> list[str]:
         seen.add(name)
         parts = name.split(".")
         todo.extend(".".join(parts[:k]) for k in range(1, len(parts)))  # the enclosing packages
-        todo.extend(imported_modules(path.read_text(encoding="utf-8"), root))
+        package = name if path.name == "__init__.py" else ".".join(parts[:-1])
+        todo.extend(imported_modules(path.read_text(encoding="utf-8"), root, package))
     return sorted(seen)
 
 
-def imported_modules(source: str, root: str | None = None) -> list[str]:
+def imported_modules(source: str, root: str | None = None, package: str = "") -> list[str]:
     """Names of the negdiff modules a Python source imports, dotted below ``negdiff``:
     ``import negdiff.x.y`` and ``from negdiff.x import y`` give ``x.y`` if that is a module (else
-    ``x``), ``from negdiff import x`` gives ``x``."""
+    ``x``), ``from negdiff import x`` gives ``x``. Relative imports (``from .lexicon import y``,
+    ``from . import pairs``) resolve against ``package``, the dotted package of the source (``""``:
+    ``negdiff`` itself)."""
     out = []
     for m in _IMPORT.finditer(source):
         if m.group(4):
             out.append(m.group(4))
             continue
-        package = m.group(1).lstrip(".")
+        target = m.group(1)
+        if target.startswith("."):
+            dots = len(target) - len(target.lstrip("."))
+            anchor = package.split(".") if package else []
+            if dots - 1 > len(anchor):
+                continue  # above negdiff: not a negdiff module
+            anchor = anchor[: len(anchor) - (dots - 1)] + ([target.lstrip(".")] if target.lstrip(".") else [])
+            base = ".".join(anchor)
+        else:
+            base = target[len("negdiff"):].lstrip(".")
         names = [n.strip().split(" as ")[0].strip() for n in (m.group(2) or m.group(3)).split(",") if n.strip()]
-        if package:
-            out.append(package)
+        if base:
+            out.append(base)
         for n in names:
-            sub = f"{package}.{n}" if package else n
-            if not package or module_path(sub, root) is not None:
+            sub = f"{base}.{n}" if base else n
+            if not base or module_path(sub, root) is not None:
                 out.append(sub)
     return out
 

@@ -93,7 +93,7 @@ def _line_chunks(text: str, max_chars: int) -> list[str]:
 
 # --------------------------------------------------------------------------------------------------
 # gold tags of the built-in corpus: words are the space-separated runs of a line
-
+# str.isspace() code points: whitespace separates words exactly as str.split() does
 _SPACE_CODES = (9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760, *range(8192, 8203), 8232, 8233, 8239, 8287, 12288)
 _SPACE_LUT = np.zeros(_SPACE_CODES[-1] + 1, dtype=bool)
 _SPACE_LUT[list(_SPACE_CODES)] = True
@@ -144,5 +144,3 @@ def word_pos_for_offsets(text: str, pos_lines, offsets) -> list[str | None]:
     """
     starts, ends, tags = _spans_and_tags(text, pos_lines)
     return align_tags(starts, ends, tags, offsets)
-
-

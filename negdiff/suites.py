@@ -35,9 +35,6 @@ SUITES: dict[str, SuiteSpec] = {
 }
 
 
-
-
-
 REQUIRED_PAIR_FIELDS = ("sentence_good", "sentence_bad")
 
 
@@ -79,9 +76,6 @@ def read_pairs(path_or_dir) -> list[dict]:
                     raise ValueError(f"{f}:{lineno}: missing field 'UID' (or 'template')")
                 rows.append(obj)
     return rows
-
-
-# str.isspace() code points: whitespace separates words exactly as str.split() does
 
 
 def sample_pairs(pairs: list[dict], per_group: int | str, seed: int = 0) -> list[dict]:

@@ -9,8 +9,29 @@ from pathlib import Path
 import pytest
 
 from negdiff.grammar import FORMAT_VERSION, generate_corpus
-from negdiff.grammar.grammar import MAX_WORDS, allowed_reflexives, generate_split, normalise
-from negdiff.grammar.lexicon import ADJ_ANIMATE, ADJ_THING, ANIMALS, COLORS, COLOR_THINGS, EAT, FOODS, INTRANSITIVE, NAME_LIST, NOUNS, POS_TAGS, SENTENTIAL, SOUND, TRANSITIVE, lexicon
+from negdiff.grammar.grammar import (
+    MAX_WORDS,
+    allowed_reflexives,
+    generate_split,
+    normalise,
+)
+from negdiff.grammar.lexicon import (
+    ADJ_ANIMATE,
+    ADJ_THING,
+    ANIMALS,
+    COLOR_THINGS,
+    COLORS,
+    EAT,
+    FOODS,
+    INTRANSITIVE,
+    NAME_LIST,
+    NOUNS,
+    POS_TAGS,
+    SENTENTIAL,
+    SOUND,
+    TRANSITIVE,
+    lexicon,
+)
 from negdiff.pos import word_pos_for_offsets, word_spans
 from negdiff.suites import read_pairs
 

@@ -90,3 +90,21 @@ def test_no_job_of_the_smollm2_config_depends_on_the_grammar(tmp_path):
     (tmp_path / "shared").symlink_to(SHARED)
     planned = set(planned_jobs(snakemake(wf, "-n", "--configfile", str(REPO / "config" / "smollm2.yaml")).stdout))
     assert planned and not planned & _changed_rules(tmp_path / "lib", "grammar/grammar.py")
+
+
+def test_relative_imports_inside_a_package_are_followed(tmp_path):
+    """``from .lexicon import x`` / ``from . import pairs`` / ``from ..io import y`` resolve against the
+    importing module's package, so a package written with relative imports has the same closure."""
+    assert imported_modules("from .lexicon import POS_TAGS\n", package="grammar") == ["grammar.lexicon"]
+    assert imported_modules("from . import lexicon, generate_corpus\n", package="grammar") == [
+        "grammar", "grammar.lexicon"]
+    assert imported_modules("from ..io import write_json\n", package="grammar") == ["io"]
+    assert imported_modules("from .pos import align_tags\n") == ["pos"]
+    assert imported_modules("from ... import x\n", package="grammar") == []  # above negdiff
+    lib = tmp_path / "negdiff"
+    shutil.copytree(REPO / "negdiff", lib, ignore=shutil.ignore_patterns("__pycache__"))
+    before = negdiff_closure(imported_modules((SCRIPTS / "make_corpus.py").read_text(), lib), lib)
+    for f in (lib / "grammar").glob("*.py"):
+        f.write_text(re.sub(r"^from negdiff\.grammar\.", "from .", f.read_text(), flags=re.M))
+    assert "from .lexicon import" in (lib / "grammar" / "generate.py").read_text()
+    assert negdiff_closure(imported_modules((SCRIPTS / "make_corpus.py").read_text(), lib), lib) == before

@@ -7,14 +7,14 @@ import random
 from pathlib import Path
 from typing import Callable, Iterable
 
-
-from negdiff.io import write_json, write_text
-from negdiff.grammar.lexicon import POS_TAGS, lexicon
 from negdiff.grammar.grammar import MAX_WORDS, generate_split, normalise
+from negdiff.grammar.lexicon import POS_TAGS, lexicon
 from negdiff.grammar.pairs import PairGenerator, join_words
 from negdiff.grammar.paradigms import blimp_specs, nonsyntactic_specs, tse_specs
+from negdiff.io import write_json, write_text
 
 FORMAT_VERSION = 1
+
 
 def collect_pairs(gen: Callable, n: int, max_tries: int) -> list[tuple[str, str, str]]:
     seen: set[tuple[str, str]] = set()
@@ -59,8 +59,6 @@ def build_suites(seed: int, pairs_per_paradigm: int):
             for i, (g, b, c) in enumerate(rows)
         ]
     return suites
-
-
 
 
 def generate_corpus(out_dir, *, seed: int = 0, train_words: int = 3_000_000, valid_words: int = 100_000,

@@ -5,12 +5,32 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-
 from negdiff.grammar.lexicon import (
-    ADJ, ADJ_THING, ANIMAL, COLOR_THINGS, EAT, HUMAN, INTR_FOR, NAME_LIST,
-    Noun, NOUNS, PL, PL_DETS, PREPS, REFL_FOR, SENTENTIAL, SG,
-    SG_DETS, SOUND, THING, TR_FOR_OBJ, TR_FOR_SUBJ, TRANSITIVE, Verb,
+    ADJ,
+    ADJ_THING,
+    ANIMAL,
+    COLOR_THINGS,
+    EAT,
+    HUMAN,
+    INTR_FOR,
+    NAME_LIST,
+    NOUNS,
+    PL,
+    PL_DETS,
+    PREPS,
+    REFL_FOR,
+    SENTENTIAL,
+    SG,
+    SG_DETS,
+    SOUND,
+    THING,
+    TR_FOR_OBJ,
+    TR_FOR_SUBJ,
+    TRANSITIVE,
+    Noun,
+    Verb,
 )
+
 
 class NPInfo:
     __slots__ = ("num", "cls", "gender", "lic", "noun", "det")
@@ -453,7 +473,6 @@ class Grammar:
             vg.append((v.pp, "VERB"))
         o, _ = self.np(self.cls(v.obj), PL, adj=0.1, any_=1.0)
         return s + vg + o + [(".", "PUNCT")]
-
 
 
 MAX_WORDS = 25

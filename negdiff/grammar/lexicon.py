@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-
 POS_TAGS: tuple[str, ...] = (
     "DET", "NOUN", "PROPN", "VERB", "AUX", "ADP", "PRON", "SCONJ", "ADV", "PART", "PUNCT", "CCONJ", "ADJ",
 )
 
 SG, PL = "sg", "pl"
 HUMAN, ANIMAL, THING = "human", "animal", "thing"
-
 
 
 @dataclass(frozen=True)

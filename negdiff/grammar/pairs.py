@@ -4,14 +4,47 @@ from __future__ import annotations
 
 import random
 
-
-from negdiff.grammar.lexicon import (
-    ADJ, ADJ_THING, ANIMAL, ANIMALS, COLOR_THINGS, COLORS, DET_SWAPS, EAT,
-    fits_role, HUMAN, HUMANS, INTR_FOR, IRREGULAR_PP, NAME_LIST, NAMES, Noun,
-    NOUNS, PL, PL_DETS, PREPS, REFL_FOR, SENTENTIAL, SG, SG_DETS,
-    SOUND, THING, TR_FOR_OBJ, TR_FOR_SUBJ, TRANSITIVE, Verb,
+from negdiff.grammar.grammar import (
+    Grammar,
+    NPInfo,
+    allowed_reflexives,
+    fix_article,
+    reflexive,
+    wrong_reflexive,
 )
-from negdiff.grammar.grammar import Grammar, NPInfo, allowed_reflexives, fix_article, reflexive, wrong_reflexive
+from negdiff.grammar.lexicon import (
+    ADJ,
+    ADJ_THING,
+    ANIMAL,
+    ANIMALS,
+    COLOR_THINGS,
+    COLORS,
+    DET_SWAPS,
+    EAT,
+    HUMAN,
+    HUMANS,
+    INTR_FOR,
+    IRREGULAR_PP,
+    NAME_LIST,
+    NAMES,
+    NOUNS,
+    PL,
+    PL_DETS,
+    PREPS,
+    REFL_FOR,
+    SENTENTIAL,
+    SG,
+    SG_DETS,
+    SOUND,
+    THING,
+    TR_FOR_OBJ,
+    TR_FOR_SUBJ,
+    TRANSITIVE,
+    Noun,
+    Verb,
+    fits_role,
+)
+
 
 def join_words(words) -> str:
     return " ".join(w for w, _ in words) if words and isinstance(words[0], tuple) else " ".join(words)

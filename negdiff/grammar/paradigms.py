@@ -3,16 +3,26 @@ the non-syntactic fact pairs, each a generator of :class:`negdiff.grammar.pairs.
 
 from __future__ import annotations
 
+from functools import partial
 
-
-from negdiff.grammar.lexicon import (
-    ADJ_THING, HUMAN, INTR_FOR, PREPS, REFL_FOR, SENTENTIAL, SG,
-    THING, TR_FOR_OBJ, TR_FOR_SUBJ, Verb,
-)
 from negdiff.grammar.grammar import reflexive, wrong_reflexive
+from negdiff.grammar.lexicon import (
+    ADJ_THING,
+    HUMAN,
+    INTR_FOR,
+    PREPS,
+    REFL_FOR,
+    SENTENTIAL,
+    SG,
+    THING,
+    TR_FOR_OBJ,
+    TR_FOR_SUBJ,
+)
 from negdiff.grammar.pairs import PairGenerator
 
+
 def blimp_specs(P: PairGenerator):
+    """(UID, linguistics_term, field, generator) of every BLiMP-style paradigm, in file order."""
     sva, dna, ana = "subject_verb_agreement", "determiner_noun_agreement", "anaphor_agreement"
     npi, arg, fg, ell = "npi_licensing", "argument_structure", "filler_gap_dependency", "ellipsis"
     return [
@@ -83,167 +93,180 @@ def nonsyntactic_specs(P: PairGenerator):
 # ---- Marvin & Linzen templates (no final punctuation) ------------------------------------
 
 
-def tse_specs(P: PairGenerator):
-    g = P.g
+def _case(n1, role1, n2=None, role2=None) -> str:
+    """A TSE case label: ``sing_MS_MV``, ``plur_MS_MV_sing_ES`` ..."""
+    c = f"{'sing' if n1 == SG else 'plur'}_{role1}"
+    if n2 is not None:
+        c += f"_{'sing' if n2 == SG else 'plur'}_{role2}"
+    return c
 
-    def make_human(num):
-        return P.det_np(P.noun(HUMAN), num, "the")
 
-    def thing(num):
-        return P.det_np(P.noun(THING), num, "the")
+class TseTemplates:
+    """The Marvin & Linzen templates over one :class:`PairGenerator`; each returns (good, bad, case)."""
 
-    def nums():
-        return P.g.num(), P.g.num()
+    def __init__(self, P: PairGenerator):
+        self.P = P
+        self.g = P.g
 
-    def agree(v: Verb, num):
-        return P.flip(v, num)
+    # helpers -----------------------------------------------------------------
+    def human(self, num):
+        return self.P.det_np(self.P.noun(HUMAN), num, "the")
 
-    def case(n1, role1, n2=None, role2=None):
-        c = f"{'sing' if n1 == SG else 'plur'}_{role1}"
-        if n2 is not None:
-            c += f"_{'sing' if n2 == SG else 'plur'}_{role2}"
-        return c
+    def thing(self, num):
+        return self.P.det_np(self.P.noun(THING), num, "the")
 
-    def intr():
-        return P.c(INTR_FOR[HUMAN])
+    def nums(self):
+        return self.g.num(), self.g.num()
 
-    def simple_agrmt():
-        n = g.num()
-        s = make_human(n)
-        gd, bd = agree(intr(), n)
-        return s + [gd], s + [bd], case(n, "MS_MV")
+    def intr(self):
+        return self.P.c(INTR_FOR[HUMAN])
 
-    def sent_comp():
-        n, m = nums()
-        main = make_human(m) + [P.c(SENTENTIAL[:5]).past]
-        s = make_human(n)
-        gd, bd = agree(intr(), n)
-        return main + s + [gd], main + s + [bd], case(n, "MS_MV", m, "BS")
+    @staticmethod
+    def refl_pair(n, gender, pick):
+        return reflexive(n, HUMAN, gender, pick), wrong_reflexive(n, HUMAN, pick)
 
-    def vp_coord():
-        n = g.num()
-        s = make_human(n)
-        v1 = intr()
+    # agreement ---------------------------------------------------------------
+    def simple_agrmt(self):
+        n = self.g.num()
+        s = self.human(n)
+        gd, bd = self.P.flip(self.intr(), n)
+        return s + [gd], s + [bd], _case(n, "MS_MV")
+
+    def sent_comp(self):
+        P = self.P
+        n, m = self.nums()
+        main = self.human(m) + [P.c(SENTENTIAL[:5]).past]
+        s = self.human(n)
+        gd, bd = P.flip(self.intr(), n)
+        return main + s + [gd], main + s + [bd], _case(n, "MS_MV", m, "BS")
+
+    def vp_coord(self):
+        P = self.P
+        n = self.g.num()
+        s = self.human(n)
+        v1 = self.intr()
         v2 = P.c(tuple(v for v in INTR_FOR[HUMAN] if v is not v1))
-        gd, bd = agree(v2, n)
+        gd, bd = P.flip(v2, n)
         first = s + [v1.finite(n, "pres"), "and"]
-        return first + [gd], first + [bd], case(n, "MS_MV")
+        return first + [gd], first + [bd], _case(n, "MS_MV")
 
-    def long_vp_coord():
-        n = g.num()
-        s = make_human(n)
+    def long_vp_coord(self):
+        P = self.P
+        n = self.g.num()
+        s = self.human(n)
         v1 = P.c(TR_FOR_SUBJ[HUMAN])
         v2 = P.c(tuple(v for v in TR_FOR_SUBJ[HUMAN] if v is not v1))
         o1 = P.obj(v1, adj=0.3)[0]
         o2 = P.obj(v2, adj=0.3)[0]
-        gd, bd = agree(v2, n)
+        gd, bd = P.flip(v2, n)
         first = s + [v1.finite(n, "pres")] + o1 + ["and"]
-        return first + [gd] + o2, first + [bd] + o2, case(n, "MS_MV")
+        return first + [gd] + o2, first + [bd] + o2, _case(n, "MS_MV")
 
-    def prep(anim: bool):
-        def f():
-            n, m = nums()
-            s = make_human(n) if anim else thing(n)
-            att = [P.c(PREPS)] + make_human(m)
-            if anim:
-                gd, bd = agree(intr(), n)
-                return s + att + [gd], s + att + [bd], case(n, "MS_MV", m, "ES")
-            gd, bd = ("is", "are")[::1 if n == SG else -1]
-            adj = P.c(ADJ_THING)
-            return s + att + [gd, adj], s + att + [bd, adj], case(n, "MS_MV", m, "ES")
-        return f
+    def prep(self, anim: bool):
+        P = self.P
+        n, m = self.nums()
+        s = self.human(n) if anim else self.thing(n)
+        att = [P.c(PREPS)] + self.human(m)
+        if anim:
+            gd, bd = P.flip(self.intr(), n)
+            return s + att + [gd], s + att + [bd], _case(n, "MS_MV", m, "ES")
+        gd, bd = ("is", "are")[::1 if n == SG else -1]
+        adj = P.c(ADJ_THING)
+        return s + att + [gd, adj], s + att + [bd, adj], _case(n, "MS_MV", m, "ES")
 
-    def subj_rel():
-        n, m = nums()
+    def subj_rel(self):
+        P = self.P
+        n, m = self.nums()
         tv = P.c(TR_FOR_SUBJ[HUMAN])
-        rc = ["that", tv.finite(n, "pres")] + P.det_np(P.noun(g.cls(tv.obj)), m, "the")
-        s = make_human(n)
-        gd, bd = agree(intr(), n)
-        return s + rc + [gd], s + rc + [bd], case(n, "MS_MV", m, "ES")
+        rc = ["that", tv.finite(n, "pres")] + P.det_np(P.noun(self.g.cls(tv.obj)), m, "the")
+        s = self.human(n)
+        gd, bd = P.flip(self.intr(), n)
+        return s + rc + [gd], s + rc + [bd], _case(n, "MS_MV", m, "ES")
 
-    def obj_rel(anim: bool, within: bool, comp: bool):
-        def f():
-            n, m = nums()
-            s = make_human(n) if anim else thing(n)
-            tv = P.c(tuple(v for v in TR_FOR_OBJ[HUMAN if anim else THING] if v.subj in (HUMAN, "animate")))
-            es = make_human(m)
-            rc = (["that"] if comp else []) + es
-            if anim:
-                mg, mb = agree(intr(), n)
-                main_good, main_bad = [mg], [mb]
-            else:
-                mg, mb = ("is", "are")[::1 if n == SG else -1]
-                adj = P.c(ADJ_THING)
-                main_good, main_bad = [mg, adj], [mb, adj]
-            if within:
-                eg, eb = agree(tv, m)
-                return s + rc + [eg] + main_good, s + rc + [eb] + main_good, case(m, "ES_EV", n, "MS")
-            ev = tv.finite(m, "pres")
-            return s + rc + [ev] + main_good, s + rc + [ev] + main_bad, case(n, "MS_MV", m, "ES")
-        return f
+    def obj_rel(self, anim: bool, within: bool, comp: bool):
+        P = self.P
+        n, m = self.nums()
+        s = self.human(n) if anim else self.thing(n)
+        tv = P.c(tuple(v for v in TR_FOR_OBJ[HUMAN if anim else THING] if v.subj in (HUMAN, "animate")))
+        es = self.human(m)
+        rc = (["that"] if comp else []) + es
+        if anim:
+            mg, mb = P.flip(self.intr(), n)
+            main_good, main_bad = [mg], [mb]
+        else:
+            mg, mb = ("is", "are")[::1 if n == SG else -1]
+            adj = P.c(ADJ_THING)
+            main_good, main_bad = [mg, adj], [mb, adj]
+        if within:
+            eg, eb = P.flip(tv, m)
+            return s + rc + [eg] + main_good, s + rc + [eb] + main_good, _case(m, "ES_EV", n, "MS")
+        ev = tv.finite(m, "pres")
+        return s + rc + [ev] + main_good, s + rc + [ev] + main_bad, _case(n, "MS_MV", m, "ES")
 
-    def refl_pair(n, gender, pick):
-        return reflexive(n, HUMAN, gender, pick), wrong_reflexive(n, HUMAN, pick)
-
-    def simple_reflexives():
-        n = g.num()
+    # reflexives --------------------------------------------------------------
+    def simple_reflexives(self):
+        P = self.P
+        n = self.g.num()
         hn = P.noun(HUMAN)
         s = P.det_np(hn, n, "the")
         v = P.c(REFL_FOR[HUMAN])
-        gd, bd = refl_pair(n, hn.gender, P.r.random())
-        return s + [v.past, gd], s + [v.past, bd], case(n, "MS_ANPH")
+        gd, bd = self.refl_pair(n, hn.gender, P.r.random())
+        return s + [v.past, gd], s + [v.past, bd], _case(n, "MS_ANPH")
 
-    def reflexive_sent_comp():
-        n, m = nums()
+    def reflexive_sent_comp(self):
+        P = self.P
+        n, m = self.nums()
         if n == m:
             m = P.other(n)
-        main = make_human(m) + [P.c(SENTENTIAL[:5]).past]
+        main = self.human(m) + [P.c(SENTENTIAL[:5]).past]
         hn = P.noun(HUMAN)
         s = P.det_np(hn, n, "the")
         v = P.c(REFL_FOR[HUMAN])
-        gd, bd = refl_pair(n, hn.gender, P.r.random())
-        return main + s + [v.past, gd], main + s + [v.past, bd], case(n, "MS_ANPH", m, "BS")
+        gd, bd = self.refl_pair(n, hn.gender, P.r.random())
+        return main + s + [v.past, gd], main + s + [v.past, bd], _case(n, "MS_ANPH", m, "BS")
 
-    def reflexives_across():
-        n, m = nums()
+    def reflexives_across(self):
+        P = self.P
+        n, m = self.nums()
         hn = P.noun(HUMAN)
         s = P.det_np(hn, n, "the")
         tv = P.c(tuple(v for v in TR_FOR_OBJ[HUMAN] if v.subj in (HUMAN, "animate")))
-        rc = ["that"] + make_human(m) + [tv.finite(m, "pres")]
+        rc = ["that"] + self.human(m) + [tv.finite(m, "pres")]
         v = P.c(REFL_FOR[HUMAN])
-        gd, bd = refl_pair(n, hn.gender, P.r.random())
-        return s + rc + [v.past, gd], s + rc + [v.past, bd], case(n, "MS_ANPH", m, "ES")
+        gd, bd = self.refl_pair(n, hn.gender, P.r.random())
+        return s + rc + [v.past, gd], s + rc + [v.past, bd], _case(n, "MS_ANPH", m, "ES")
 
-    def simple_npi(anim: bool):
-        def f():
-            gd, bd, n = P.npi_no(HUMAN if anim else THING)
-            return gd, bd, case(n, "MS")
-        return f
+    # NPIs --------------------------------------------------------------------
+    def simple_npi(self, anim: bool):
+        gd, bd, n = self.P.npi_no(HUMAN if anim else THING)
+        return gd, bd, _case(n, "MS")
 
-    def npi_across(anim: bool):
-        def f():
-            gd, bd, c = P.npi_scope(HUMAN if anim else THING)
-            n, m = c.split("_")
-            return gd, bd, case(n, "MS", m, "ES")
-        return f
+    def npi_across(self, anim: bool):
+        gd, bd, c = self.P.npi_scope(HUMAN if anim else THING)
+        n, m = c.split("_")
+        return gd, bd, _case(n, "MS", m, "ES")
 
+
+def tse_specs(P: PairGenerator):
+    """(template, generator) of every Marvin & Linzen template, in the order of their files."""
+    T = TseTemplates(P)
     specs = [
-        ("simple_agrmt", simple_agrmt), ("sent_comp", sent_comp), ("vp_coord", vp_coord),
-        ("long_vp_coord", long_vp_coord), ("prep_anim", prep(True)), ("prep_inanim", prep(False)),
-        ("subj_rel", subj_rel),
+        ("simple_agrmt", T.simple_agrmt), ("sent_comp", T.sent_comp), ("vp_coord", T.vp_coord),
+        ("long_vp_coord", T.long_vp_coord), ("prep_anim", partial(T.prep, True)),
+        ("prep_inanim", partial(T.prep, False)), ("subj_rel", T.subj_rel),
     ]
     for anim in (True, False):
         a = "anim" if anim else "inanim"
         specs += [
-            (f"obj_rel_across_{a}", obj_rel(anim, False, True)),
-            (f"obj_rel_within_{a}", obj_rel(anim, True, True)),
-            (f"obj_rel_no_comp_across_{a}", obj_rel(anim, False, False)),
-            (f"obj_rel_no_comp_within_{a}", obj_rel(anim, True, False)),
+            (f"obj_rel_across_{a}", partial(T.obj_rel, anim, False, True)),
+            (f"obj_rel_within_{a}", partial(T.obj_rel, anim, True, True)),
+            (f"obj_rel_no_comp_across_{a}", partial(T.obj_rel, anim, False, False)),
+            (f"obj_rel_no_comp_within_{a}", partial(T.obj_rel, anim, True, False)),
         ]
     specs += [
-        ("simple_reflexives", simple_reflexives), ("reflexive_sent_comp", reflexive_sent_comp),
-        ("reflexives_across", reflexives_across),
-        ("simple_npi_anim", simple_npi(True)), ("simple_npi_inanim", simple_npi(False)),
-        ("npi_across_anim", npi_across(True)), ("npi_across_inanim", npi_across(False)),
+        ("simple_reflexives", T.simple_reflexives), ("reflexive_sent_comp", T.reflexive_sent_comp),
+        ("reflexives_across", T.reflexives_across),
+        ("simple_npi_anim", partial(T.simple_npi, True)), ("simple_npi_inanim", partial(T.simple_npi, False)),
+        ("npi_across_anim", partial(T.npi_across, True)), ("npi_across_inanim", partial(T.npi_across, False)),
     ]
     return specs
