@@ -22,12 +22,26 @@ and pos_relu are the identity, so the pipeline leaves their conditions out
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-__all__ = ["ACTIVATION_LABELS", "ARCHITECTURES", "Architecture", "GGUF_ARCHITECTURES", "IDENTITY_RULES",
-           "NONLINEARITIES", "Nonlinearity", "TRAINABLE", "arch_spec", "identity_operations", "identity_reason",
-           "nonlinearity_spec", "operation_is_identity", "tiny_config"]
+__all__ = [
+    "ACTIVATION_LABELS",
+    "ARCHITECTURES",
+    "GGUF_ARCHITECTURES",
+    "IDENTITY_RULES",
+    "NONLINEARITIES",
+    "TRAINABLE",
+    "Architecture",
+    "Nonlinearity",
+    "arch_spec",
+    "identity_operations",
+    "identity_reason",
+    "nonlinearity_spec",
+    "operation_is_identity",
+    "tiny_config",
+]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
+from negdiff.architectures import ACTIVATION_LABELS  # noqa: E402
 from negdiff.claim_tables import (  # noqa: E402
     METHODS,
     ablation_table,
@@ -29,7 +30,6 @@ from negdiff.claim_tables import (  # noqa: E402
     scalar,
     training_table,
 )
-from negdiff.architectures import ACTIVATION_LABELS  # noqa: E402
 from negdiff.plots import save_pdf  # noqa: E402
 from negdiff.pos import FUNCTION_POS  # noqa: E402
 

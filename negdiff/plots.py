@@ -15,7 +15,6 @@ from negdiff.architectures import ACTIVATION_LABELS  # noqa: E402
 from negdiff.io import atomic_path  # noqa: E402
 
 
-
 def save_pdf(fig, out: str | Path) -> None:
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="pdf", bbox_inches="tight")

@@ -22,8 +22,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +33,6 @@ from negdiff.architectures import ARCHITECTURES, TRAINABLE, tiny_config
 from negdiff.config import checkpoint_name
 from negdiff.io import atomic_dir, write_json
 from negdiff.tokenizer import save_tokenizer
-
 
 SUPPORTED = TRAINABLE  # the architectures whose record carries from-scratch training keywords
 

@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ARCHS = ["llama", "mistral", "qwen2", "qwen3", "gpt_neox", "opt", "gpt2"]
+ARCHS = list(architectures.ARCHITECTURES)  # every record is exercised by the parametrised tests
 
 TINY_VOCAB = 100
 TINY_HIDDEN = 32
@@ -35,7 +35,7 @@ def tiny_config(arch: str):
     """A tiny config of ``arch`` (negdiff.architectures.tiny_config), with grouped-query attention
     where the architecture has it and untied embeddings, to exercise more of each model."""
     extra: dict = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
-    if arch in ("llama", "mistral", "qwen2", "qwen3"):
+    if architectures.arch_spec(arch).gated:  # the llama family
         extra.update(num_key_value_heads=2, tie_word_embeddings=False)
     if arch == "qwen3":
         extra["head_dim"] = 8

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from negdiff.tokenizer import train_tokenizer
 from negdiff.architectures import ARCHITECTURES
+from negdiff.tokenizer import train_tokenizer
 from negdiff.training import build_model, make_config, train_model
 
 TINY = dict(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, context=32)
