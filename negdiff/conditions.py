@@ -16,7 +16,7 @@ those operations as ``identity_operations``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 SET_METHODS = ("wn", "random", "ppl_matched")
 
@@ -185,3 +185,24 @@ def _unique(conditions: list[Condition]) -> list[Condition]:
 def checkpoint_step(name: str) -> int | None:
     """``"step800"`` -> 800; other revision names -> None."""
     return int(name[4:]) if name.startswith("step") and name[4:].isdigit() else None
+
+
+def model_conditions(model, selection: Mapping, evaluation: Mapping, *, cohort: bool
+                     ) -> tuple[list[Condition], list[str], dict[str, str]]:
+    """The conditions a (model, checkpoint) job runs, from the config's ``selection`` and ``evaluation``
+    sections (:func:`negdiff.conditions.conditions_for`), without those whose operation is the identity
+    on the model's nonlinearity (on ReLU: neg_zero, sign_flip, pos_relu). Returns ``(conditions, names
+    left out, {identity operation: why})``."""
+    from negdiff import architectures, models  # lazy: the claims read condition names without torch
+
+    spec = architectures.arch_spec(model)
+    identity = {op: architectures.identity_reason(op, spec.activation) for op in architectures.identity_operations(spec)}
+    n = models.n_layers(model)
+    conditions = conditions_for(selection, evaluation, n, cohort=cohort, identity_operations=identity)
+    left_out = [c.name for c in conditions_for(selection, evaluation, n, cohort=cohort) if c not in conditions]
+    return conditions, left_out, identity
+
+
+def empty_sets(record: Mapping) -> list[str]:
+    """The sets of a selection record (``results/selection/{model}.json``) that hold no neuron."""
+    return [name for name, info in record["sets"].items() if info["n_neurons"] == 0]

@@ -27,8 +27,7 @@ from negdiff import logprobs, models
 from negdiff.hooks import hook_name, hooks
 from negdiff.suites import SUITES
 from negdiff.interventions import OPERATIONS, intervene, masks_from_selection
-from negdiff.architectures import arch_spec, identity_operations, identity_reason
-from negdiff.conditions import Condition, checkpoint_step, conditions_for
+from negdiff.conditions import Condition, checkpoint_step
 
 __all__ = [
     "Condition",
@@ -39,8 +38,6 @@ __all__ = [
     "SURPRISAL_SCHEMA",
     "prepare_eval_data",
     "evaluate_conditions",
-    "model_conditions",
-    "empty_sets",
     "with_run_keys",
 ]
 
@@ -582,26 +579,7 @@ def evaluate_conditions(
 
 
 # --------------------------------------------------------------------------------------------------
-# what one evaluation job runs and how it labels its tables
-
-
-def model_conditions(model, selection: Mapping, evaluation: Mapping, *, cohort: bool
-                     ) -> tuple[list[Condition], list[str], dict[str, str]]:
-    """The conditions a (model, checkpoint) job runs, from the config's ``selection`` and ``evaluation``
-    sections (:func:`negdiff.conditions.conditions_for`), without those whose operation is the identity
-    on the model's nonlinearity (on ReLU: neg_zero, sign_flip, pos_relu). Returns ``(conditions, names
-    left out, {identity operation: why})``."""
-    spec = arch_spec(model)
-    identity = {op: identity_reason(op, spec.activation) for op in identity_operations(spec)}
-    n = models.n_layers(model)
-    conditions = conditions_for(selection, evaluation, n, cohort=cohort, identity_operations=identity)
-    left_out = [c.name for c in conditions_for(selection, evaluation, n, cohort=cohort) if c not in conditions]
-    return conditions, left_out, identity
-
-
-def empty_sets(record: Mapping) -> list[str]:
-    """The sets of a selection record (``results/selection/{model}.json``) that hold no neuron."""
-    return [name for name, info in record["sets"].items() if info["n_neurons"] == 0]
+# how an evaluation job labels its tables
 
 
 def with_run_keys(table: pl.DataFrame, model: str, checkpoint: str) -> pl.DataFrame:

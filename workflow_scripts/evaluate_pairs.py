@@ -7,7 +7,8 @@ from negdiff.io import write_parquet
 from negdiff.models import load_model
 from negdiff.runtime import job
 from negdiff.suites import SUITES, load_suite, sample_pairs
-from negdiff.sweep import empty_sets, evaluate_conditions, model_conditions, prepare_eval_data, with_run_keys
+from negdiff.conditions import empty_sets, model_conditions
+from negdiff.sweep import evaluate_conditions, prepare_eval_data, with_run_keys
 
 with job(snakemake) as log:
     p = snakemake.params

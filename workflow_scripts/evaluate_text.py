@@ -5,13 +5,13 @@ import json
 import polars as pl
 
 from negdiff.cohorts import LAYER_COHORT, LAYER_COHORT_SIZE, cohort_token_stream, cohort_wd, layer_cohort, selection_cohorts
-from negdiff.conditions import random_replicates
 from negdiff.data import read_text
 from negdiff.io import write_parquet
 from negdiff.models import load_model, n_layers, n_neurons
 from negdiff.pos import spacy_pos_tagger
 from negdiff.runtime import job
-from negdiff.sweep import empty_sets, evaluate_conditions, model_conditions, prepare_eval_data, with_run_keys
+from negdiff.conditions import empty_sets, model_conditions, random_replicates
+from negdiff.sweep import evaluate_conditions, prepare_eval_data, with_run_keys
 from negdiff.tokenizer import bos_token_id
 
 with job(snakemake) as log:
