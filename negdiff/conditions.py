@@ -15,8 +15,11 @@ those operations as ``identity_operations``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Iterable, Mapping
+
+log = logging.getLogger(__name__)
 
 SET_METHODS = ("wn", "random", "ppl_matched")
 
@@ -192,7 +195,7 @@ def model_conditions(model, selection: Mapping, evaluation: Mapping, *, cohort: 
     """The conditions a (model, checkpoint) job runs, from the config's ``selection`` and ``evaluation``
     sections (:func:`negdiff.conditions.conditions_for`), without those whose operation is the identity
     on the model's nonlinearity (on ReLU: neg_zero, sign_flip, pos_relu). Returns ``(conditions, names
-    left out, {identity operation: why})``."""
+    left out, {identity operation: why})``; both lists are logged."""
     from negdiff import architectures, models  # lazy: the claims read condition names without torch
 
     spec = architectures.arch_spec(model)
@@ -200,6 +203,10 @@ def model_conditions(model, selection: Mapping, evaluation: Mapping, *, cohort: 
     n = models.n_layers(model)
     conditions = conditions_for(selection, evaluation, n, cohort=cohort, identity_operations=identity)
     left_out = [c.name for c in conditions_for(selection, evaluation, n, cohort=cohort) if c not in conditions]
+    if left_out:
+        log.info("%d conditions left out, their operation is the identity (%s): %s", len(left_out),
+                 "; ".join(identity.values()), left_out)
+    log.info("%d conditions: %s", len(conditions), [c.name for c in conditions])
     return conditions, left_out, identity
 
 

@@ -21,11 +21,7 @@ with job(snakemake) as log:
     }
     log.info("pairs: %s", {k: len(v) for k, v in suites.items()})
     model, tokenizer = load_model(**p.load, device=p.device)
-    conditions, left_out, identity = model_conditions(model, p.selection, cfg, cohort=p.cohort)
-    if left_out:
-        log.info("%d conditions left out, their operation is the identity (%s): %s", len(left_out),
-                 "; ".join(identity.values()), left_out)
-    log.info("%d conditions: %s", len(conditions), [c.name for c in conditions])
+    conditions, _, _ = model_conditions(model, p.selection, cfg, cohort=p.cohort)  # logs what it leaves out
     data = prepare_eval_data(tokenizer, suites=suites, ppl_text=None, surprisal_text=None, surprisal_pos=None,
                              ppl_tokens=0, surprisal_tokens=0, window=None, stride=None,
                              prepend_bos=cfg["prepend_bos"])

@@ -18,11 +18,7 @@ with job(snakemake) as log:
     p = snakemake.params
     cfg = p.evaluation
     model, tokenizer = load_model(**p.load, device=p.device)
-    conditions, left_out, identity = model_conditions(model, p.selection, cfg, cohort=p.cohort)
-    if left_out:
-        log.info("%d conditions left out, their operation is the identity (%s): %s", len(left_out),
-                 "; ".join(identity.values()), left_out)
-    log.info("%d conditions: %s", len(conditions), [c.name for c in conditions])
+    conditions, _, _ = model_conditions(model, p.selection, cfg, cohort=p.cohort)  # logs what it leaves out
     data = prepare_eval_data(
         tokenizer,
         suites={},
