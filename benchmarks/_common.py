@@ -123,7 +123,7 @@ def write_dump(path: Path, acts: np.ndarray, tokens_per_shard: int = 8192,
     import torch
     from safetensors.torch import save_file
 
-    from negdiff import activations as A
+    from negdiff import activation_reader as A
 
     path.mkdir(parents=True, exist_ok=True)
     t, n = acts.shape

@@ -93,7 +93,7 @@ def limit(a: np.ndarray) -> dict[str, tuple[float, float]]:
 CHILD = r"""
 import sys, time, warnings
 warnings.simplefilter("ignore")
-from negdiff.activations import ActivationReader
+from negdiff.activation_reader import ActivationReader
 from negdiff import scoring as S
 r = ActivationReader(sys.argv[1] if len(sys.argv) > 1 else {path!r})
 t = 0.0

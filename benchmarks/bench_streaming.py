@@ -100,7 +100,7 @@ def main(argv=None) -> None:
 
     dumps = sorted(glob.glob(args.dumps)) if args.dumps else []
     if dumps:
-        from negdiff.activations import ActivationReader
+        from negdiff.activation_reader import ActivationReader
 
         print("| dump | tokens | layer | top-1% | overlap | max abs dwd |")
         print("| --- | --- | --- | --- | --- | --- |")

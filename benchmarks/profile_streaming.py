@@ -46,7 +46,7 @@ def main(argv=None) -> None:
 
     def q_steps():
         nonlocal idx_real
-        q = St._float64_copy(x)
+        q = St.float64_copy(x)
         q.mul_(std).add_(mean)
         q.clamp_(min=base, max=base + args.bins + 1)
         i = torch.empty(q.shape, dtype=torch.int64, device=dev)
@@ -57,7 +57,7 @@ def main(argv=None) -> None:
     steps = {
         "chunk_moments (whole)": lambda: St.chunk_moments(x),
         "hist_update (whole)": lambda: St.hist_update(h, x, mean, std),
-        "  float64 copy": lambda: St._float64_copy(x),
+        "  float64 copy": lambda: St.float64_copy(x),
         "  affine + clamp + int64 (no count)": q_steps,
         "  index_add_ int32, uniform random slots": lambda: h.slots.view(-1).index_add_(0, idx, ones),
         "  index_add_ int32, the real slots": lambda: h.slots.view(-1).index_add_(0, idx_real, ones),

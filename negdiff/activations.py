@@ -1,4 +1,4 @@
-"""MLP pre-activation dumps: sharded safetensors written with bounded memory, and a lazy reader.
+"""Writing MLP pre-activation dumps: sharded safetensors with bounded memory (read by :mod:`negdiff.activation_reader`).
 
 Layout of a dump directory::
 
@@ -20,32 +20,22 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 
 from negdiff import architectures
 from negdiff import models
 from negdiff.capture import check_layers, recorded_batches
 from negdiff.data import TokenStream, iter_windows, stream_window
-from negdiff.io import atomic_path, read_json, write_json
+from negdiff.activation_reader import DUMP_DTYPES, FORMAT_VERSION, HISTOGRAMS, KEEP_MODES, MANIFEST, SHARD_GLOB, shard_name
+from negdiff.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-HISTOGRAMS = "histograms.safetensors"  # keep="histograms": per-layer moments and z-grid histograms
-KEEP_MODES = ("all", "histograms")
-SHARD_GLOB = "shard-*.safetensors"
-DUMP_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _INDEX_BYTES_PER_TOKEN = 8 + 16 + 8  # token_ids, offsets, position (int64)
-
-
-def shard_name(k: int) -> str:
-    return f"shard-{k:05d}.safetensors"
 
 
 def estimate_dump_bytes(
@@ -219,6 +209,154 @@ def sample_rows(n_tokens: int, size: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n_tokens, size=size, replace=False)).astype(np.int64)
 
 
+def _check_dump_args(*, dtype: str, keep: str, grid, tokens_per_shard: int, batch_size: int,
+                     max_tokens: int | None, sample_tokens: int) -> None:
+    if dtype not in DUMP_DTYPES:
+        raise ValueError(f"dump dtype must be one of {sorted(DUMP_DTYPES)}, got {dtype!r}")
+    if keep not in KEEP_MODES:
+        raise ValueError(f"keep must be one of {KEEP_MODES}, got {keep!r}")
+    if keep == "histograms" and grid is None:
+        raise ValueError("keep='histograms' needs a grid (negdiff.streaming.Grid: bins, z_range)")
+    if tokens_per_shard < 1:
+        raise ValueError(f"tokens_per_shard must be >= 1, got {tokens_per_shard}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1 or None, got {max_tokens}")
+    if sample_tokens < 1:
+        raise ValueError(f"sample_tokens must be >= 1, got {sample_tokens}")
+
+
+def _stream_arrays(stream: TokenStream) -> tuple[np.ndarray, np.ndarray]:
+    """The stream's token ids [n] and character offsets [n, 2] as int64, checked."""
+    ids = np.asarray(stream.ids, dtype=np.int64)
+    offsets = np.asarray(stream.offsets, dtype=np.int64).reshape(-1, 2)
+    if ids.ndim != 1 or offsets.shape[0] != ids.shape[0]:
+        raise ValueError(f"token stream has {ids.shape} ids but {offsets.shape} offsets")
+    if ids.shape[0] == 0:
+        raise ValueError("token stream is empty")
+    return ids, offsets
+
+
+def _tokens_to_record(n_stream: int, max_tokens: int | None, keep: str) -> int:
+    n_target = n_stream if max_tokens is None else min(int(max_tokens), n_stream)
+    if max_tokens is not None and n_stream < max_tokens:
+        warnings.warn(
+            f"token stream has only {n_stream} tokens, fewer than max_tokens={max_tokens}; dumping all of them",
+            stacklevel=3,
+        )
+    if keep == "histograms" and n_target >= 2**31:
+        raise ValueError(f"keep='histograms' counts in int32: at most 2**31 - 1 tokens, got {n_target}")
+    return n_target
+
+
+def _stream_tokens_per_window(model, window: int, bos_token_id: int | None) -> int:
+    """Stream tokens per window (``window`` less the BOS), checked against the model's context."""
+    bos = 0 if bos_token_id is None else 1
+    n_ctx = stream_window(window, bos_token_id is not None)
+    if n_ctx < 1:
+        raise ValueError(f"window must be >= {1 + bos} (model positions, BOS included), got {window}")
+    max_ctx = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    if max_ctx is not None and window > max_ctx:
+        raise ValueError(f"window {window} ({n_ctx} tokens + {bos} BOS) exceeds the model's context of {max_ctx} tokens")
+    return n_ctx
+
+
+def _checked_disk_estimate(out_dir: Path, n_rows: int, layers: list[int], N: int, D: int, dtype: str,
+                           capture_mlp_input: bool, keep: str, grid) -> int:
+    """The dump's size in bytes; refuses (before anything is touched) when the disk has less free."""
+    estimate = estimate_dump_bytes(n_rows, len(layers), N, D, dtype, capture_mlp_input)
+    if keep == "histograms":
+        estimate += len(layers) * N * ((grid.bins + 2) * 4 + 8 * 8 + 5 * 8)
+    free = shutil.disk_usage(_existing_ancestor(out_dir)).free
+    if free < estimate:
+        raise OSError(
+            f"not enough disk space for the activation dump in {out_dir}: need about "
+            f"{estimate / 2**30:.2f} GiB ({estimate} bytes = {n_rows} tokens x {len(layers)} layers x "
+            f"{N} neurons{f' + {D} MLP inputs' if capture_mlp_input else ''} x {dtype}"
+            f"{' + histograms' if keep == 'histograms' else ''}), "
+            f"{free / 2**30:.2f} GiB ({free} bytes) free"
+        )
+    return estimate
+
+
+def _progress_bar(progress: bool, total: int, desc: str):
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, unit="tok", desc=desc)
+
+
+def _batch_passes(model, ids: np.ndarray, windows, *, layers: list[int], batch_size: int,
+                  bos_token_id: int | None, n_target: int, capture_mlp_input: bool, progress: bool,
+                  desc: str, passes: int):
+    """``batches(k)``: pass ``k`` of the model over the windows (:func:`negdiff.capture.recorded_batches`),
+    with a progress bar; MLP inputs are only needed (for the shards or the sample) in pass 0."""
+    def batches(k):
+        bar = _progress_bar(progress, n_target, desc + (f" (pass {k + 1}/{passes})" if passes > 1 else ""))
+        try:
+            yield from recorded_batches(model, ids, windows, layers=layers, batch_size=batch_size,
+                                         bos_token_id=bos_token_id, n_target=n_target,
+                                         capture_mlp_input=capture_mlp_input and k == 0, bar=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    return batches
+
+
+def _record(batches, writer: _ShardWriter, stager: _HostStager, *, keep: str, layers: list[int], grid,
+            sample: np.ndarray | None, tdtype: torch.dtype, ids: np.ndarray, offsets: np.ndarray) -> dict | None:
+    """Run the passes and write every shard; returns the manifest's ``histograms`` entry (None for
+    ``keep="all"``)."""
+    histograms = None
+    if keep == "all":
+        for pre, mlp, spans in batches(0):
+            for rows in stager.push(_row_tensors(pre, mlp, tdtype), _index_rows(ids, offsets, spans)):
+                writer.add(rows)
+    else:
+        histograms = _dump_histograms(batches, layers, writer.n_neurons, grid, sample, writer, stager, tdtype,
+                                      ids, offsets)
+    for rows in stager.drain():
+        writer.add(rows)
+    writer.flush()
+    if writer.written != writer.total_tokens:  # pragma: no cover - internal invariant
+        raise RuntimeError(f"dumped {writer.written} tokens, expected {writer.total_tokens}")
+    return histograms
+
+
+def _manifest(model, writer: _ShardWriter, *, keep: str, n_target: int, max_tokens: int | None,
+              layers: list[int], n_layers_total: int, dtype: str, n_ctx: int, stride: int,
+              bos_token_id: int | None, capture_mlp_input: bool, tokens_per_shard: int, estimate: int,
+              meta: dict | None) -> dict:
+    """The dump's manifest (without the ``histograms`` / ``sample`` entries of ``keep="histograms"``)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "keep": keep,
+        "n_tokens": writer.written,
+        "n_tokens_seen": n_target,
+        "max_tokens": max_tokens,
+        "layers": layers,
+        "n_layers_model": n_layers_total,
+        "n_neurons": writer.n_neurons,
+        "d_model": writer.d_model,
+        "dtype": dtype,
+        "model_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "window": n_ctx,  # stream tokens per window: the window argument less the BOS
+        "stride": stride,
+        "bos_token_id": bos_token_id,
+        "capture_mlp_input": capture_mlp_input,
+        "tokens_per_shard": tokens_per_shard,
+        "estimated_bytes": estimate,
+        "architecture": architectures.arch_spec(model).name,
+        "shards": writer.shards,
+        "meta": dict(meta or {}),
+    }
+
+
 def dump_activations(
     model,
     stream: TokenStream,
@@ -256,130 +394,40 @@ def dump_activations(
     Its cost is one more forward and no per-token writes; its size is ``layers x N x (bins + 2) x 4``
     bytes plus the sample.
     """
-    if dtype not in DUMP_DTYPES:
-        raise ValueError(f"dump dtype must be one of {sorted(DUMP_DTYPES)}, got {dtype!r}")
-    if keep not in KEEP_MODES:
-        raise ValueError(f"keep must be one of {KEEP_MODES}, got {keep!r}")
-    if keep == "histograms" and grid is None:
-        raise ValueError("keep='histograms' needs a grid (negdiff.streaming.Grid: bins, z_range)")
-    if tokens_per_shard < 1:
-        raise ValueError(f"tokens_per_shard must be >= 1, got {tokens_per_shard}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if max_tokens is not None and max_tokens < 1:
-        raise ValueError(f"max_tokens must be >= 1 or None, got {max_tokens}")
-    if sample_tokens < 1:
-        raise ValueError(f"sample_tokens must be >= 1, got {sample_tokens}")
-    ids = np.asarray(stream.ids, dtype=np.int64)
-    offsets = np.asarray(stream.offsets, dtype=np.int64).reshape(-1, 2)
-    if ids.ndim != 1 or offsets.shape[0] != ids.shape[0]:
-        raise ValueError(f"token stream has {ids.shape} ids but {offsets.shape} offsets")
-    n_stream = int(ids.shape[0])
-    if n_stream == 0:
-        raise ValueError("token stream is empty")
-
+    _check_dump_args(dtype=dtype, keep=keep, grid=grid, tokens_per_shard=tokens_per_shard, batch_size=batch_size,
+                     max_tokens=max_tokens, sample_tokens=sample_tokens)
+    ids, offsets = _stream_arrays(stream)
     n_layers_total = models.n_layers(model)
     layers = list(range(n_layers_total)) if layers is None else [int(l) for l in layers]
     if not layers:
         raise ValueError("layers must name at least one layer (or be None for all)")
     check_layers(model, layers)
     N, D = models.n_neurons(model), models.d_model(model)
-    n_target = n_stream if max_tokens is None else min(int(max_tokens), n_stream)
-    if max_tokens is not None and n_stream < max_tokens:
-        warnings.warn(
-            f"token stream has only {n_stream} tokens, fewer than max_tokens={max_tokens}; dumping all of them",
-            stacklevel=2,
-        )
-    if keep == "histograms" and n_target >= 2**31:
-        raise ValueError(f"keep='histograms' counts in int32: at most 2**31 - 1 tokens, got {n_target}")
-    bos = 0 if bos_token_id is None else 1
-    n_ctx = stream_window(window, bos_token_id is not None)  # stream tokens per window
-    if n_ctx < 1:
-        raise ValueError(f"window must be >= {1 + bos} (model positions, BOS included), got {window}")
-    max_ctx = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
-    if max_ctx is not None and window > max_ctx:
-        raise ValueError(f"window {window} ({n_ctx} tokens + {bos} BOS) exceeds the model's context of {max_ctx} tokens")
-
+    n_target = _tokens_to_record(int(ids.shape[0]), max_tokens, keep)
+    n_ctx = _stream_tokens_per_window(model, window, bos_token_id)
     sample = sample_rows(n_target, sample_tokens, sample_seed) if keep == "histograms" else None
     n_rows = n_target if sample is None else int(sample.size)
     out_dir = Path(out_dir)
-    # Refuse before touching anything: no directory is created and an earlier dump is left as it was.
-    estimate = estimate_dump_bytes(n_rows, len(layers), N, D, dtype, capture_mlp_input)
-    if keep == "histograms":
-        estimate += len(layers) * N * ((grid.bins + 2) * 4 + 8 * 8 + 5 * 8)
-    free = shutil.disk_usage(_existing_ancestor(out_dir)).free
-    if free < estimate:
-        raise OSError(
-            f"not enough disk space for the activation dump in {out_dir}: need about "
-            f"{estimate / 2**30:.2f} GiB ({estimate} bytes = {n_rows} tokens x {len(layers)} layers x "
-            f"{N} neurons{f' + {D} MLP inputs' if capture_mlp_input else ''} x {dtype}"
-            f"{' + histograms' if keep == 'histograms' else ''}), "
-            f"{free / 2**30:.2f} GiB ({free} bytes) free"
-        )
+    estimate = _checked_disk_estimate(out_dir, n_rows, layers, N, D, dtype, capture_mlp_input, keep, grid)
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_dump_dir(out_dir)
 
     tdtype = DUMP_DTYPES[dtype]
     writer = _ShardWriter(out_dir, layers, N, D, tdtype, dtype, capture_mlp_input, tokens_per_shard, n_rows)
-    windows = iter_windows(n_stream, n_ctx, stride)
+    windows = iter_windows(int(ids.shape[0]), n_ctx, stride)
     passes = 1 if keep == "all" else 2
 
-    def progress_bar(desc):
-        if not progress:
-            return None
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:  # pragma: no cover
-            return None
-        return tqdm(total=n_target, unit="tok", desc=desc)
-
-    def batches(k):  # pass k; MLP inputs are only needed (for the shards or the sample) in pass 0
-        bar = progress_bar(f"dump {out_dir.name}" + (f" (pass {k + 1}/{passes})" if passes > 1 else ""))
-        try:
-            yield from recorded_batches(model, ids, windows, layers=layers, batch_size=batch_size,
-                                         bos_token_id=bos_token_id, n_target=n_target,
-                                         capture_mlp_input=capture_mlp_input and k == 0, bar=bar)
-        finally:
-            if bar is not None:
-                bar.close()
+    batches = _batch_passes(model, ids, windows, layers=layers, batch_size=batch_size, bos_token_id=bos_token_id,
+                            n_target=n_target, capture_mlp_input=capture_mlp_input,
+                            progress=progress, desc=f"dump {out_dir.name}", passes=passes)
 
     try:
-        histograms = None
-        stager = _HostStager(models.model_device(model))
-        if keep == "all":
-            for pre, mlp, spans in batches(0):
-                for rows in stager.push(_row_tensors(pre, mlp, tdtype), _index_rows(ids, offsets, spans)):
-                    writer.add(rows)
-        else:
-            histograms = _dump_histograms(batches, layers, N, grid, sample, writer, stager, tdtype, ids, offsets)
-        for rows in stager.drain():
-            writer.add(rows)
-        writer.flush()
-        if writer.written != n_rows:  # pragma: no cover - internal invariant
-            raise RuntimeError(f"dumped {writer.written} tokens, expected {n_rows}")
-
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "keep": keep,
-            "n_tokens": writer.written,
-            "n_tokens_seen": n_target,
-            "max_tokens": max_tokens,
-            "layers": layers,
-            "n_layers_model": n_layers_total,
-            "n_neurons": N,
-            "d_model": D,
-            "dtype": dtype,
-            "model_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-            "window": n_ctx,  # stream tokens per window: the window argument less the BOS
-            "stride": stride,
-            "bos_token_id": bos_token_id,
-            "capture_mlp_input": capture_mlp_input,
-            "tokens_per_shard": tokens_per_shard,
-            "estimated_bytes": estimate,
-            "architecture": architectures.arch_spec(model).name,
-            "shards": writer.shards,
-            "meta": dict(meta or {}),
-        }
+        histograms = _record(batches, writer, _HostStager(models.model_device(model)), keep=keep, layers=layers,
+                             grid=grid, sample=sample, tdtype=tdtype, ids=ids, offsets=offsets)
+        manifest = _manifest(model, writer, keep=keep, n_target=n_target, max_tokens=max_tokens, layers=layers,
+                             n_layers_total=n_layers_total, dtype=dtype, n_ctx=n_ctx, stride=stride,
+                             bos_token_id=bos_token_id, capture_mlp_input=capture_mlp_input,
+                             tokens_per_shard=tokens_per_shard, estimate=estimate, meta=meta)
         if histograms is not None:
             manifest["histograms"] = histograms
             manifest["sample"] = {"tokens": n_rows, "of": n_target, "seed": sample_seed}
@@ -427,192 +475,3 @@ def _dump_histograms(batches, layers, N, grid, sample, writer, stager, tdtype, i
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"negdiff": json.dumps(info, sort_keys=True)})
     return {"file": HISTOGRAMS, "bins": grid.bins, "z_range": grid.z_range, "bytes": path.stat().st_size}
-
-
-def _open_shard(f: Path, dump: Path):
-    try:
-        return safe_open(str(f), framework="pt")
-    except Exception as err:  # safetensors raises SafetensorError (header) or OSError; neither names the file
-        raise ValueError(
-            f"activation dump {dump}: shard {f} cannot be read ({type(err).__name__}: {err}); "
-            "it is corrupted: rerun the dump (snakemake --forcerun dump_activations)"
-        ) from err
-
-
-class ActivationReader:
-    """Lazy reader of a dump directory: reads only the requested tensors (and columns) from each shard."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        mpath = self.path / MANIFEST
-        if not mpath.is_file():
-            raise FileNotFoundError(
-                f"activation dump {self.path} has no {MANIFEST} (missing, or the dump did not finish)"
-            )
-        self.manifest: dict = read_json(mpath)
-        if self.manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{mpath}: format_version {self.manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
-            )
-        self.layers: list[int] = [int(l) for l in self.manifest["layers"]]
-        self.n_tokens: int = int(self.manifest["n_tokens"])
-        self.has_mlp_input: bool = bool(self.manifest["capture_mlp_input"])
-        self.dtype: str = self.manifest["dtype"]
-        self.shards: list[dict] = list(self.manifest["shards"])
-        self._files: list[Path] = []
-        for s in self.shards:
-            f = self._checked_file(s, "shard ")
-            self._check_shard_header(f, int(s["n_tokens"]))
-            self._files.append(f)
-        self.keep: str = self.manifest.get("keep", "all")
-        self.n_tokens_seen: int = int(self.manifest.get("n_tokens_seen", self.n_tokens))
-        if self.keep == "histograms":
-            self._checked_file(self.manifest["histograms"])
-        self._bounds = np.cumsum([0] + [int(s["n_tokens"]) for s in self.shards])
-        if int(self._bounds[-1]) != self.n_tokens:
-            raise ValueError(f"{mpath}: shards hold {int(self._bounds[-1])} tokens, manifest says {self.n_tokens}")
-
-    def _checked_file(self, entry: dict, what: str = "") -> Path:
-        """The dump's file ``entry["file"]``, present and of the manifest's ``entry["bytes"]`` size."""
-        f = self.path / entry["file"]
-        if not f.is_file():
-            raise FileNotFoundError(f"activation dump {self.path}: {what}{f} is missing")
-        size = f.stat().st_size
-        if size != int(entry["bytes"]):
-            raise ValueError(
-                f"activation dump {self.path}: {what}{f} has {size} bytes, manifest says {entry['bytes']} "
-                f"(truncated or rewritten)"
-            )
-        return f
-
-    def histogram(self, layer: int):
-        """``(Moments, Histogram)`` of ``layer`` over all ``n_tokens_seen`` recorded tokens, from a
-        ``keep="histograms"`` dump (numpy arrays; see :mod:`negdiff.streaming`)."""
-        from negdiff import streaming as St
-
-        if self.keep != "histograms":
-            raise KeyError(f"activation dump {self.path} holds no histograms (keep={self.keep!r})")
-        layer = self._check_layer(layer)
-        info = self.manifest["histograms"]
-        with self._open(self.path / info["file"]) as fh:
-            t = {k: fh.get_tensor(f"{k}.{layer}").numpy() for k in
-                 ("slots", "tail_n", "tail_sum", "mean", "m2", "min", "max", "n_neg")}
-        grid = St.Grid(int(info["bins"]), float(info["z_range"]))
-        mom = St.Moments(self.n_tokens_seen, t["mean"], t["m2"], t["min"], t["max"], t["n_neg"])
-        return mom, St.Histogram(grid, t["slots"], t["tail_n"], t["tail_sum"])
-
-    def _open(self, f: Path):
-        """``safe_open`` whose failures (a corrupted header, ...) name the shard file."""
-        return _open_shard(f, self.path)
-
-    def _check_shard_header(self, f: Path, n_tokens: int) -> None:
-        """The shard's header parses and lists exactly the tensors and shapes the manifest implies."""
-        n_neurons, d_model = int(self.manifest["n_neurons"]), int(self.manifest["d_model"])
-        expected = {f"pre_activation.{l}": [n_tokens, n_neurons] for l in self.layers}
-        if self.has_mlp_input:
-            expected.update({f"mlp_input.{l}": [n_tokens, d_model] for l in self.layers})
-        expected.update({"token_ids": [n_tokens], "offsets": [n_tokens, 2], "position": [n_tokens]})
-        with self._open(f) as fh:
-            names = set(fh.keys())
-            shapes = {k: list(fh.get_slice(k).get_shape()) for k in names & set(expected)}
-        if names != set(expected):
-            raise ValueError(
-                f"activation dump {self.path}: shard {f} holds tensors {sorted(names)}, expected "
-                f"{sorted(expected)} (corrupted or from another dump)"
-            )
-        bad = {k: v for k, v in shapes.items() if v != expected[k]}
-        if bad:
-            raise ValueError(
-                f"activation dump {self.path}: shard {f} has shapes {bad}, the manifest implies "
-                f"{ {k: expected[k] for k in bad} } (corrupted or from another dump)"
-            )
-
-    def __repr__(self) -> str:
-        return f"ActivationReader({str(self.path)!r}, n_tokens={self.n_tokens}, layers={self.layers})"
-
-    def _check_layer(self, layer: int) -> int:
-        layer = int(layer)
-        if layer not in self.layers:
-            raise KeyError(f"layer {layer} not in activation dump {self.path} (layers {self.layers})")
-        return layer
-
-    def n_neurons(self, layer: int | None = None) -> int:
-        if layer is not None:
-            self._check_layer(layer)
-        return int(self.manifest["n_neurons"])
-
-    @property
-    def d_model(self) -> int:
-        return int(self.manifest["d_model"])
-
-    @property
-    def meta(self) -> dict:
-        return self.manifest.get("meta", {})
-
-    @staticmethod
-    def _to_numpy(t: torch.Tensor, dtype=np.float32) -> np.ndarray:
-        if t.is_floating_point():
-            t = t.to(torch.float32)
-        return t.numpy().astype(dtype, copy=False)
-
-    def iter_pre_activation(self, layer: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-        """Per-shard blocks [t_k, stop-start] float32, in token order (memory bounded by one shard)."""
-        layer = self._check_layer(layer)
-        name = f"pre_activation.{layer}"
-        start, stop, _ = slice(start, stop).indices(self.n_neurons())
-        for f in self._files:
-            with self._open(f) as fh:
-                yield self._to_numpy(fh.get_slice(name)[:, start:stop])
-
-    def read_pre_activation(self, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Neurons ``start:stop`` of ``layer`` for all tokens: [n_tokens, stop-start] float32."""
-        layer = self._check_layer(layer)
-        start, stop, _ = slice(start, stop).indices(self.n_neurons())
-        out = np.empty((self.n_tokens, max(stop - start, 0)), dtype=np.float32)
-        for k, block in enumerate(self.iter_pre_activation(layer, start, stop)):
-            out[self._bounds[k] : self._bounds[k + 1]] = block
-        return out
-
-    def read_mlp_input(self, layer: int, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-        """MLP inputs of ``layer``: [n_tokens, d] float32, or only the given token ``rows`` (in that order)."""
-        if not self.has_mlp_input:
-            raise KeyError(f"activation dump {self.path} was written without MLP inputs")
-        layer = self._check_layer(layer)
-        name = f"mlp_input.{layer}"
-        if rows is None:
-            out = np.empty((self.n_tokens, self.d_model), dtype=np.float32)
-            for k, f in enumerate(self._files):
-                with self._open(f) as fh:
-                    out[self._bounds[k] : self._bounds[k + 1]] = self._to_numpy(fh.get_tensor(name))
-            return out
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if rows.size and (rows.min() < 0 or rows.max() >= self.n_tokens):
-            raise IndexError(f"rows out of range [0, {self.n_tokens})")
-        out = np.empty((rows.size, self.d_model), dtype=np.float32)
-        shard_of = np.searchsorted(self._bounds, rows, side="right") - 1
-        for k in np.unique(shard_of):
-            sel = np.nonzero(shard_of == k)[0]
-            local = rows[sel] - self._bounds[k]
-            lo, hi = int(local.min()), int(local.max()) + 1
-            with self._open(self._files[k]) as fh:
-                block = self._to_numpy(fh.get_slice(name)[lo:hi])
-            out[sel] = block[local - lo]
-        return out
-
-    def _read_index(self, name: str) -> np.ndarray:
-        parts = []
-        for f in self._files:
-            with self._open(f) as fh:
-                parts.append(fh.get_tensor(name).numpy())
-        if not parts:
-            return np.zeros((0, 2) if name == "offsets" else (0,), dtype=np.int64)
-        return np.concatenate(parts).astype(np.int64, copy=False)
-
-    def token_ids(self) -> np.ndarray:
-        return self._read_index("token_ids")
-
-    def offsets(self) -> np.ndarray:
-        return self._read_index("offsets")
-
-    def positions(self) -> np.ndarray:
-        return self._read_index("position")

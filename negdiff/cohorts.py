@@ -18,7 +18,7 @@ import torch
 from negdiff import models
 from negdiff.capture import recorded_batches
 from negdiff.data import encode_text, iter_windows, stream_window
-from negdiff.scoring import wd_to_normal
+from negdiff.wasserstein import wd_to_normal
 
 __all__ = ["COHORT_WD_SCHEMA", "LAYER_COHORT", "LAYER_COHORT_SIZE", "cohort_token_stream", "cohort_wd",
            "layer_cohort", "selection_cohorts"]

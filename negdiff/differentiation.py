@@ -12,12 +12,12 @@ neg-zeroing does to the pairs the neuron separates most sharply.
 
 The measure (fixed in advance)
 ------------------------------
-Pairs are the mapping-difficulty pairs of :mod:`negdiff.scoring`: ``md_pairs(T, scoring.md_pairs,
+Pairs are the mapping-difficulty pairs of :mod:`negdiff.mapping_difficulty`: ``md_pairs(T, scoring.md_pairs,
 scoring.seed)`` over the dump's token rows (for ``activations.keep: histograms`` dumps: over the
 seeded token sample the dump keeps, exactly as ``score_layer`` does), pairs with identical MLP input
 (``dx == 0``) dropped. For one neuron with pre-activations ``y`` and MLP inputs ``x``, the per-pair
 ratio is MD's ``r = (|y_i - y_j| / median|dy|) / (||x_i - x_j|| / max||dx||)`` (from
-:func:`negdiff.scoring.pair_distances`); large ``r`` = close inputs, far-apart outputs.
+:func:`negdiff.mapping_difficulty.pair_distances`); large ``r`` = close inputs, far-apart outputs.
 
 * **top pairs**: the neuron's ``top_k`` pairs of highest ``r`` among its pairs with ``dy != 0``
   (ties go to the earlier pair in the sample; fewer when fewer pairs move). The per-neuron
@@ -50,8 +50,8 @@ import numpy as np
 import polars as pl
 
 from negdiff.pos import FUNCTION_POS
-from negdiff.scoring import md_pairs as draw_md_pairs
-from negdiff.scoring import pair_distances
+from negdiff.mapping_difficulty import md_pairs as draw_md_pairs
+from negdiff.mapping_difficulty import pair_distances
 
 __all__ = [
     "DIFFERENTIATION_SCHEMA",
@@ -244,7 +244,7 @@ def differentiation_table(reader, scores: pl.DataFrame, *, top_k: int = 32, md_p
                           neuron_block: int = 256) -> pl.DataFrame:
     """:func:`differentiation_layer` over every layer of an activation dump, one layer at a time.
 
-    ``reader`` is a :class:`negdiff.activations.ActivationReader` (or alike); ``scores`` its score
+    ``reader`` is a :class:`negdiff.activation_reader.ActivationReader` (or alike); ``scores`` its score
     table (``wd`` is copied, and must cover every dumped neuron); ``md_pairs`` / ``seed`` are
     ``scoring.md_pairs`` / ``scoring.seed`` (the MD pairs); ``pos`` one tag (or None) per dump row.
     Only the pairs' token rows are held, ``neuron_block`` neurons at a time. Returns

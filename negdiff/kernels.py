@@ -168,7 +168,7 @@ if AVAILABLE:
     @_jit
     def sorted_column_stats(a, ref, q, w, exact):  # pragma: no cover - compiled
         """The exact scorer's statistics of one finite, sorted column ``a`` (see
-        ``scoring._column_stats``, whose numpy form this fuses into three sweeps): returns
+        ``wasserstein.column_stats``, whose numpy form this fuses into three sweeps): returns
         ``(wd, wd_neg, wd_pos, mean, std, frac_negative, zero_var)``. ``ref`` is the per-k reference
         (normal bin means, or the sorted normal sample); with ``exact`` the k whose ``z`` lies inside
         its bin ``[q_k, q_{k+1}]`` (of width ``w_k``) get the closed form with ``ndtr(z) = erfc(-z / sqrt 2) / 2``."""

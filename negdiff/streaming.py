@@ -137,7 +137,7 @@ class _Workspace(threading.local):
 _WS = _Workspace()
 
 
-def _float64_copy(x: torch.Tensor, role: str = "f64") -> torch.Tensor:
+def float64_copy(x: torch.Tensor, role: str = "f64") -> torch.Tensor:
     """``x`` in float64, in a reused scratch buffer (overwritten by the next call with ``role``)."""
     out = _WS.get(role, tuple(x.shape), torch.float64, x.device)
     out.copy_(x)
@@ -216,7 +216,7 @@ def chunk_moments(x) -> Moments:
         nneg = np.empty(b, np.int64)
         kernels.moments_chunk(np.ascontiguousarray(x.numpy()), mean, m2, mn, mx, nneg)
         return Moments(t, *(torch.from_numpy(a) for a in (mean, m2, mn, mx, nneg)))
-    d = _float64_copy(x)  # centred in place below
+    d = float64_copy(x)  # centred in place below
     mean = d.sum(dim=0) / t
     d -= mean
     m2 = d.square_().sum(dim=0)  # (einsum and aminmax are slower on CPU: BENCHMARKS.md §2)
@@ -299,7 +299,7 @@ def hist_update(h: Histogram, x, mean, std) -> None:
     scale = inv / g.width
     # dead neurons (std == 0) map every value to their left tail slot, which is never read
     shift = torch.where(live, (g.z_range - mean * inv) / g.width + 1.0 + base, base)
-    q = _float64_copy(x)
+    q = float64_copy(x)
     q.mul_(scale).add_(shift)
     q.clamp_(min=base, max=base + (nb + 1))
     idx = _WS.get("idx", tuple(q.shape), torch.int64, dev)

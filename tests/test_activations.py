@@ -10,7 +10,8 @@ import torch
 from conftest import TINY_HIDDEN, TINY_INTERMEDIATE, TINY_LAYERS, TINY_VOCAB
 from negdiff.capture import capture_pre_activations
 from negdiff import activations, models
-from negdiff.activations import ActivationReader, dump_activations
+from negdiff.activation_reader import ActivationReader
+from negdiff.activations import dump_activations
 from negdiff.data import TokenStream, iter_windows
 
 

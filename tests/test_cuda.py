@@ -14,7 +14,8 @@ from pair_reference import minimal_pair_accuracy
 from negdiff import interventions, models
 from negdiff import scoring as S
 from negdiff import streaming as St
-from negdiff.activations import ActivationReader, dump_activations
+from negdiff.activation_reader import ActivationReader
+from negdiff.activations import dump_activations
 from test_activations import make_stream
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

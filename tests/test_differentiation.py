@@ -11,8 +11,10 @@ import pytest
 
 from conftest import TINY_INTERMEDIATE, TINY_LAYERS
 from negdiff import scoring as S
+from negdiff import mapping_difficulty as MD
 from negdiff import streaming as St
-from negdiff.activations import ActivationReader, dump_activations
+from negdiff.activation_reader import ActivationReader
+from negdiff.activations import dump_activations
 from negdiff.differentiation import (DIFFERENTIATION_SCHEMA, differentiation_layer, differentiation_table,
                                      negative_share, token_pos)
 from test_activations import make_stream
@@ -80,7 +82,7 @@ def _synthetic_layer(seed: int = 0, t: int = 1000, d: int = 8, b: int = 60, clus
 def test_planted_negative_differentiator_stands_out():
     x, y, members = _synthetic_layer()
     b = y.shape[1] - 2
-    i, j = S.md_pairs(x.shape[0], 4096, 0)
+    i, j = MD.md_pairs(x.shape[0], 4096, 0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the planted neurons' median |dy| is 0: no warning from here
         got = differentiation_layer(x, y, i, j, top_k=32)
@@ -105,7 +107,7 @@ def test_planted_negative_differentiator_stands_out():
 def test_top_pairs_follow_the_md_ratio_and_pos():
     x, y, members = _synthetic_layer(seed=1)
     b = y.shape[1] - 2
-    i, j = S.md_pairs(x.shape[0], 2000, 4)
+    i, j = MD.md_pairs(x.shape[0], 2000, 4)
     in_cluster = np.zeros(x.shape[0], bool)
     in_cluster[members] = True
     # function tags on the cluster, content tags elsewhere, and some untagged rows
@@ -128,7 +130,7 @@ def test_top_pairs_follow_the_md_ratio_and_pos():
 def test_degenerate_inputs():
     x = np.zeros((10, 3), np.float32)
     y = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
-    i, j = S.md_pairs(10, 50, 0)
+    i, j = MD.md_pairs(10, 50, 0)
     with pytest.warns(UserWarning, match="no sampled pair with distinct MLP inputs"):
         got = differentiation_layer(x, y, i, j)
     assert got["top_share_neg"].null_count() == 4 and (got["n_top"] == 0).all()
@@ -161,7 +163,7 @@ def _check_driver(reader, scores, *, md_pairs: int, seed: int):
     assert got["wd"].to_list() == scores.sort(["layer", "neuron"])["wd"].to_list()
     assert (got["n_top"] == 8).all() and got["top_function_share"].is_not_null().all()
     for layer in reader.layers:
-        i, j = S.md_pairs(reader.n_tokens, md_pairs, seed)
+        i, j = MD.md_pairs(reader.n_tokens, md_pairs, seed)
         ref = differentiation_layer(reader.read_mlp_input(layer), reader.read_pre_activation(layer), i, j,
                                     top_k=8, pos=pos)
         mine = got.filter(pl.col("layer") == layer).drop(["layer", "wd"])

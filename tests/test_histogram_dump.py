@@ -12,8 +12,10 @@ import pytest
 
 from conftest import TINY_INTERMEDIATE, TINY_LAYERS
 from negdiff import scoring as S
+from negdiff import mapping_difficulty as MD
 from negdiff import streaming as St
-from negdiff.activations import HISTOGRAMS, ActivationReader, dump_activations, sample_rows
+from negdiff.activation_reader import HISTOGRAMS, ActivationReader
+from negdiff.activations import dump_activations, sample_rows
 from test_activations import make_stream
 
 DUMP = dict(window=16, stride=10, max_tokens=300, tokens_per_shard=40, batch_size=3, progress=False,
@@ -68,8 +70,8 @@ def test_histogram_dump_scores_within_bound_of_exact(arch, loaded, tmp_path):
                                    rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(rh.read_mlp_input(layer), rf.read_mlp_input(layer)[rows], rtol=1e-5, atol=1e-6)
     # MD over the sample = MD of the exact scorer over a reader of just those rows
-    md_ref = S.mapping_difficulty(rh.read_mlp_input(0), rh.read_pre_activation(0),
-                                  *S.md_pairs(120, 200, 3))
+    md_ref = MD.mapping_difficulty(rh.read_mlp_input(0), rh.read_pre_activation(0),
+                                  *MD.md_pairs(120, 200, 3))
     np.testing.assert_allclose(got.filter(pl.col("layer") == 0)["md"].to_numpy(), md_ref, rtol=1e-12)
 
 

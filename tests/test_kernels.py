@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from negdiff import kernels
-from negdiff import scoring as S
+from negdiff import wasserstein as W
 from negdiff import streaming as St
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
@@ -34,12 +34,12 @@ def numpy_only(monkeypatch):
 @pytest.mark.parametrize("mode", ["exact", "sample"])
 def test_sorted_column_stats_equal_the_numpy_kernel(t, mode, monkeypatch):
     a = np.sort(columns(t, seed=t), axis=0)
-    ref, q, w = S._mode_refs(t, mode, seed=3)
+    ref, q, w = W.mode_refs(t, mode, seed=3)
     for j in range(a.shape[1]):
         col = np.ascontiguousarray(a[:, j])
-        got = S._column_stats(col, ref, q, w)
+        got = W.column_stats(col, ref, q, w)
         monkeypatch.setattr(kernels, "AVAILABLE", False)
-        want = S._column_stats(col, ref, q, w)
+        want = W.column_stats(col, ref, q, w)
         monkeypatch.setattr(kernels, "AVAILABLE", True)
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13, err_msg=f"t={t} column {j}")
 
@@ -48,9 +48,9 @@ def test_exact_scores_equal_without_numba(monkeypatch):
     a = columns(3000, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fast = S.wd_to_normal(a)
+        fast = W.wd_to_normal(a)
         monkeypatch.setattr(kernels, "AVAILABLE", False)
-        slow = S.wd_to_normal(a)
+        slow = W.wd_to_normal(a)
     for k in fast:
         np.testing.assert_allclose(fast[k], slow[k], rtol=1e-11, atol=1e-13, err_msg=k)
 

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from conftest import ARCHS, build_tiny_model, build_tiny_tokenizer
-from negdiff.activations import ActivationReader, dump_activations
+from negdiff.activation_reader import ActivationReader
+from negdiff.activations import dump_activations
 from negdiff.conditions import conditions_for
 from negdiff.data import encode_text
 from negdiff.sweep import evaluate_conditions, prepare_eval_data

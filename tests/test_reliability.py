@@ -25,7 +25,8 @@ import yaml
 
 from conftest import TINY_INTERMEDIATE, TINY_LAYERS, TINY_VOCAB
 from negdiff import activations, io, models
-from negdiff.activations import ActivationReader, dump_activations
+from negdiff.activation_reader import ActivationReader
+from negdiff.activations import dump_activations
 from negdiff.data import TokenStream
 from workflow_util import REPO, copy_workflow, snakemake
 
@@ -411,7 +412,8 @@ def test_zero_variance_neuron_defined_warned_never_top(llama, tmp_path):
 
 
 def test_all_neurons_constant_still_defined():
-    from negdiff.scoring import top_neurons, wd_to_normal
+    from negdiff.scoring import top_neurons
+    from negdiff.wasserstein import wd_to_normal
 
     a = np.zeros((50, 3))
     a[:, 1] = 2.0

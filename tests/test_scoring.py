@@ -1,4 +1,4 @@
-"""Tests for negdiff.scoring (fast; no shared data)."""
+"""Tests for negdiff.scoring, negdiff.wasserstein and negdiff.mapping_difficulty (fast; no shared data)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 from scipy import integrate, special, stats
 
 from negdiff import scoring as S
+from negdiff import mapping_difficulty as MD
+from negdiff import wasserstein as W
 
 
 # --------------------------------------------------------------------------- helpers
@@ -101,7 +103,7 @@ def test_exact_matches_quadrature(n):
     a = np.stack(list(dists.values()), axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n == 1 is zero-variance
-        got = S.wd_to_normal(a)["wd"]
+        got = W.wd_to_normal(a)["wd"]
     ref = np.array([_w1_quad(_zscore(a[:, k])) for k in range(a.shape[1])])
     np.testing.assert_allclose(got, ref, atol=1e-9, rtol=0)
 
@@ -111,7 +113,7 @@ def test_exact_matches_fine_quantile_grid(n):
     rng = np.random.default_rng(1000 + n)
     dists = _distributions(rng, n)
     a = np.stack(list(dists.values()), axis=1).astype(np.float32)
-    got = S.wd_to_normal(a)["wd"]
+    got = W.wd_to_normal(a)["wd"]
     ref = np.array([_w1_grid(_zscore(a[:, k])) for k in range(a.shape[1])])
     np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
 
@@ -119,20 +121,20 @@ def test_exact_matches_fine_quantile_grid(n):
 def test_wd_exact_sorted_contributions():
     rng = np.random.default_rng(3)
     z = np.sort(rng.standard_normal((257, 4)), axis=0)
-    terms = S.wd_exact_sorted(z)
+    terms = W.wd_exact_sorted(z)
     assert terms.shape == z.shape and terms.dtype == np.float64
     assert (terms >= 0).all()
     np.testing.assert_allclose(terms.sum(axis=0), [_w1_grid(z[:, k]) for k in range(4)],
                                atol=1e-5)
-    np.testing.assert_allclose(S.wd_exact_sorted(z[:, 1]), terms[:, 1], rtol=0, atol=0)
+    np.testing.assert_allclose(W.wd_exact_sorted(z[:, 1]), terms[:, 1], rtol=0, atol=0)
     with pytest.raises(ValueError, match="sorted"):
-        S.wd_exact_sorted(z[::-1])
+        W.wd_exact_sorted(z[::-1])
 
 
 def test_exact_large_normal_sample_is_small():
     rng = np.random.default_rng(5)
     a = rng.standard_normal((131072, 2)).astype(np.float32)
-    wd = S.wd_to_normal(a)["wd"]
+    wd = W.wd_to_normal(a)["wd"]
     assert (wd < 0.01).all()
 
 
@@ -144,7 +146,7 @@ def test_sample_mode_matches_scipy(n):
     rng = np.random.default_rng(n)
     a = np.stack(list(_distributions(rng, n).values()), axis=1).astype(np.float32)
     seed = 123
-    got = S.wd_to_normal(a, mode="sample", seed=seed)
+    got = W.wd_to_normal(a, mode="sample", seed=seed)
     s = np.random.default_rng(seed).standard_normal(n)
     ref = [stats.wasserstein_distance(_zscore(a[:, k]), s) for k in range(a.shape[1])]
     np.testing.assert_allclose(got["wd"], ref, atol=1e-9, rtol=0)
@@ -153,7 +155,7 @@ def test_sample_mode_matches_scipy(n):
 
 def test_bad_mode():
     with pytest.raises(ValueError, match="mode"):
-        S.wd_to_normal(np.ones((4, 1)), mode="approx")
+        W.wd_to_normal(np.ones((4, 1)), mode="approx")
 
 
 # --------------------------------------------------------------------------- neg/pos split
@@ -165,7 +167,7 @@ def test_neg_pos_split(mode):
     n = 3000
     a = np.stack(list(_distributions(rng, n).values()), axis=1)
     a = np.concatenate([a, (rng.exponential(1.0, n) + 0.1)[:, None]], axis=1)  # all positive
-    r = S.wd_to_normal(a, mode=mode, seed=1)
+    r = W.wd_to_normal(a, mode=mode, seed=1)
     np.testing.assert_allclose(r["wd_neg"] + r["wd_pos"], r["wd"], rtol=1e-12, atol=1e-14)
     assert r["wd_neg"][-1] == 0.0 and r["wd_pos"][-1] == r["wd"][-1]
     np.testing.assert_array_equal(r["frac_negative"], (a < 0).mean(axis=0))
@@ -173,7 +175,7 @@ def test_neg_pos_split(mode):
     np.testing.assert_allclose(r["std"], a.std(axis=0), rtol=1e-12)
     # the split is by the raw value's sign, position by position
     col = np.sort(a[:, 1])
-    terms = S.wd_exact_sorted(np.sort(_zscore(a[:, 1])))
+    terms = W.wd_exact_sorted(np.sort(_zscore(a[:, 1])))
     if mode == "exact":
         np.testing.assert_allclose(r["wd_neg"][1], terms[col < 0].sum(), rtol=1e-10)
 
@@ -186,7 +188,7 @@ def test_zero_variance_neuron(mode):
     a = np.random.default_rng(0).standard_normal((100, 3))
     a[:, 1] = -0.7
     with pytest.warns(UserWarning, match=r"layer 4: zero-variance .*neuron\(s\) \[11\]"):
-        r = S.wd_to_normal(a, mode=mode, layer=4, neuron_offset=10)
+        r = W.wd_to_normal(a, mode=mode, layer=4, neuron_offset=10)
     assert np.isfinite(r["wd"]).all()
     if mode == "exact":
         assert r["wd"][1] == pytest.approx(math.sqrt(2 / math.pi), abs=1e-12)
@@ -199,7 +201,7 @@ def test_zero_variance_neuron(mode):
 
 def test_single_token_is_zero_variance():
     with pytest.warns(UserWarning, match="zero-variance"):
-        r = S.wd_to_normal(np.array([[2.0, -1.0]]))
+        r = W.wd_to_normal(np.array([[2.0, -1.0]]))
     np.testing.assert_allclose(r["wd"], math.sqrt(2 / math.pi))
 
 
@@ -209,7 +211,7 @@ def test_nonfinite_raises_with_location():
     a[7, 3] = np.inf
     a[9, 2] = -np.inf
     with pytest.raises(ValueError, match=r"layer 6: token position 9, neuron 2\b"):
-        S.wd_to_normal(a, layer=6)
+        W.wd_to_normal(a, layer=6)
     reader = FakeReader({6: a})
     with pytest.raises(ValueError, match=r"layer 6: token position 9, neuron 2\b"):
         S.score_layer(reader, 6, neuron_block=2)
@@ -244,14 +246,14 @@ def _md_loop(x, y, i, j):
 
 
 def test_md_pairs():
-    i, j = S.md_pairs(10, 5000, seed=3)
+    i, j = MD.md_pairs(10, 5000, seed=3)
     assert i.shape == j.shape == (5000,)
     assert (i != j).all() and i.min() >= 0 and j.min() >= 0 and max(i.max(), j.max()) == 9
-    i2, j2 = S.md_pairs(10, 5000, seed=3)
+    i2, j2 = MD.md_pairs(10, 5000, seed=3)
     np.testing.assert_array_equal(i, i2)
     np.testing.assert_array_equal(j, j2)
     with pytest.raises(ValueError):
-        S.md_pairs(1, 10, 0)
+        MD.md_pairs(1, 10, 0)
 
 
 def test_mapping_difficulty_matches_loop():
@@ -261,12 +263,12 @@ def test_mapping_difficulty_matches_loop():
     x[5] = x[6]  # pairs (5, 6) have dx == 0 and are dropped
     y = np.stack([x @ rng.standard_normal(d), rng.standard_normal(t) * 3,
                   np.where(rng.random(t) < 0.5, -2.0, 0.5) + 0.01 * rng.standard_normal(t)], axis=1)
-    i, j = S.md_pairs(t, 300, seed=2)
+    i, j = MD.md_pairs(t, 300, seed=2)
     i = np.concatenate([i, [5, 6]])
     j = np.concatenate([j, [6, 5]])
-    got = S.mapping_difficulty(x, y, i, j)
+    got = MD.mapping_difficulty(x, y, i, j)
     np.testing.assert_allclose(got, _md_loop(x, y, i, j), rtol=1e-12)
-    dxn, dyn = S.pair_distances(x, y, i, j)
+    dxn, dyn = MD.pair_distances(x, y, i, j)
     dropped = np.sum(((i == 5) & (j == 6)) | ((i == 6) & (j == 5)))
     assert dxn.shape == (len(i) - dropped,) and dyn.shape == (len(i) - dropped, 3)
     assert dxn.max() == 1.0 and (dxn > 0).all()
@@ -281,9 +283,9 @@ def test_mapping_difficulty_zero_median():
     y = np.zeros((t, 3))
     y[:3, 1] = [1.0, 2.0, -1.0]  # sparse: median |dy| == 0 but not all zero
     y[:, 2] = rng.standard_normal(t)
-    i, j = S.md_pairs(t, 200, seed=0)
+    i, j = MD.md_pairs(t, 200, seed=0)
     with pytest.warns(UserWarning, match=r"layer 2: median \|dy\| is 0 for neuron\(s\) \[8\]"):
-        got = S.mapping_difficulty(x, y, i, j, layer=2, neuron_offset=7)
+        got = MD.mapping_difficulty(x, y, i, j, layer=2, neuron_offset=7)
     assert got[0] == 0.0
     np.testing.assert_allclose(got, _md_loop(x, y, i, j), rtol=1e-12)
 
@@ -344,11 +346,11 @@ def test_score_layer_matches_direct_functions():
     x = _mlp_input(rng, a)
     reader = FakeReader({1: a}, {1: x})
     tab = S.score_layer(reader, 1, neuron_block=4, md_pairs=256, md_seed=3)
-    r = S.wd_to_normal(a)
+    r = W.wd_to_normal(a)
     for k in ("wd", "wd_neg", "wd_pos", "mean", "std", "frac_negative"):
         np.testing.assert_allclose(tab[k].to_numpy(), r[k], rtol=1e-13, atol=1e-15)
-    i, j = S.md_pairs(800, 256, 3)
-    np.testing.assert_allclose(tab["md"].to_numpy(), S.mapping_difficulty(x, a, i, j), rtol=1e-12)
+    i, j = MD.md_pairs(800, 256, 3)
+    np.testing.assert_allclose(tab["md"].to_numpy(), MD.mapping_difficulty(x, a, i, j), rtol=1e-12)
 
 
 def test_polars_engine_matches_numpy_engine():
@@ -410,7 +412,7 @@ def test_constant_neuron_never_outranks_a_varying_one():
     a[:, 2] = -1.0  # dead neuron: defined WD (sqrt(2/pi)), larger than the Gaussian ones
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stats = S.wd_to_normal(a)
+        stats = W.wd_to_normal(a)
     scores = pl.DataFrame(
         {"layer": [0] * 4, "neuron": list(range(4)), "wd": stats["wd"], "std": stats["std"]},
         schema_overrides={"layer": pl.Int32, "neuron": pl.Int32},

@@ -13,7 +13,7 @@ from negdiff import architectures
 from negdiff.capture import capture_pre_activations
 from negdiff import interventions as I
 from negdiff import models, selection as S
-from negdiff.scoring import wd_to_normal
+from negdiff.wasserstein import wd_to_normal
 
 
 def _scores(sizes: dict[int, int], seed: int = 0, ties: bool = False) -> pl.DataFrame:
@@ -328,7 +328,8 @@ def test_selection_table():
 
 def test_matched_control_tolerance_is_a_fraction_of_the_wn_increase(tiny_hf_model, tmp_path):
     """The band is tolerance x (WN ppl - baseline ppl), so a tiny WN effect is not matched by any set."""
-    from negdiff.activations import ActivationReader, dump_activations
+    from negdiff.activation_reader import ActivationReader
+    from negdiff.activations import dump_activations
     from negdiff.data import encode_text
     from negdiff.models import load_model
     from negdiff.scoring import score_activations

@@ -45,7 +45,8 @@ def test_dequantised_folder_is_the_llama_branch(smollm2):
 
 
 def test_dump_two_layers(smollm2, tmp_path):
-    from negdiff.activations import ActivationReader, dump_activations
+    from negdiff.activation_reader import ActivationReader
+    from negdiff.activations import dump_activations
     from negdiff.data import encode_text
     from negdiff.tokenizer import bos_token_id
 

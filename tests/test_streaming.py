@@ -10,6 +10,7 @@ import pytest
 from scipy import special
 
 from negdiff import scoring as S
+from negdiff import wasserstein as W
 from negdiff import streaming as St
 
 
@@ -119,7 +120,7 @@ def test_streaming_within_bound_of_exact_heavy_tails_beyond_grid(bins, z_range):
     a = heavy(3000, 12, seed=bins)
     grid = St.Grid(bins, z_range)
     res, _, h = stream(a, grid)
-    exact = S.wd_to_normal(a)
+    exact = W.wd_to_normal(a)
     bound = St.error_bound(grid)
     if z_range < 8:
         assert h.tail_n.sum() > 0  # values beyond the grid, on both sides and of both raw signs
@@ -136,7 +137,7 @@ def test_streaming_against_independent_scipy_reference():
     res, _, h = stream(a, grid, chunk=97)
     bound = St.error_bound(grid)
     assert h.tail_n.sum() > 0
-    exact = S.wd_to_normal(a)
+    exact = W.wd_to_normal(a)
     for j in range(a.shape[1]):
         wd = w1_reference(a[:, j])
         assert exact["wd"][j] == pytest.approx(wd, abs=1e-9)  # the reference agrees with exact
@@ -147,7 +148,7 @@ def test_streaming_against_independent_scipy_reference():
 
 def test_error_shrinks_with_the_bin_width():
     a = heavy(4000, 6, seed=3)
-    exact = S.wd_to_normal(a)["wd"]
+    exact = W.wd_to_normal(a)["wd"]
     errs = [np.abs(stream(a, St.Grid(b, 8.0))[0]["wd"] - exact).max() for b in (64, 512, 4096)]
     assert errs[0] > errs[1] > errs[2]
     assert errs[2] < 1e-3 * St.Grid(4096, 8.0).width * 100  # far below the bound in practice
@@ -161,7 +162,7 @@ def test_raw_zero_in_a_tail_splits_tail_sums_by_sign():
     res, mom, h = stream(a.astype(np.float32), grid)
     assert mom.n_neg[0] == 3
     assert h.tail_n[0, 0, 0] == 3 and h.tail_n[0, 0, 1] >= 2
-    exact = S.wd_to_normal(a.astype(np.float32))
+    exact = W.wd_to_normal(a.astype(np.float32))
     for k in ("wd", "wd_neg", "wd_pos"):
         assert abs(res[k][0] - exact[k][0]) <= St.error_bound(grid)
 

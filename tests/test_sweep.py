@@ -1,5 +1,5 @@
 """The condition sweep (negdiff.sweep) and the cohort WD (negdiff.cohorts) against direct calls of
-negdiff.logprobs and negdiff.scoring on tiny random models."""
+negdiff.logprobs and negdiff.wasserstein on tiny random models."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from negdiff.cohorts import COHORT_WD_SCHEMA, LAYER_COHORT, cohort_token_stream,
 from negdiff.conditions import Condition
 from negdiff.sweep import METRICS_SCHEMA, SURPRISAL_SCHEMA, evaluate_conditions, prepare_eval_data
 from negdiff.interventions import intervene, masks_from_selection
-from negdiff.scoring import wd_to_normal
+from negdiff.wasserstein import wd_to_normal
 
 WINDOW, STRIDE = 16, 8
 

@@ -1,6 +1,6 @@
 import polars as pl
 
-from negdiff.activations import ActivationReader
+from negdiff.activation_reader import ActivationReader
 from negdiff.data import read_text
 from negdiff.differentiation import differentiation_table, token_pos
 from negdiff.io import write_parquet

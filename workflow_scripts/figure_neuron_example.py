@@ -1,12 +1,12 @@
 import polars as pl
 
-from negdiff.activations import ActivationReader
+from negdiff.activation_reader import ActivationReader
 from negdiff.pos import word_pos_for_offsets
 from negdiff.data import read_text
 from negdiff.plots import plot_neuron_example
 from negdiff.pos import spacy_pos_tagger
 from negdiff.runtime import job
-from negdiff.scoring import md_pairs, pair_distances
+from negdiff.mapping_difficulty import md_pairs, pair_distances
 
 with job(snakemake) as log:
     cfg = snakemake.params.figures

@@ -1,4 +1,4 @@
-from negdiff.activations import ActivationReader
+from negdiff.activation_reader import ActivationReader
 from negdiff.io import write_parquet
 from negdiff.runtime import job
 from negdiff.scoring import score_activations
