@@ -26,13 +26,17 @@ include: "rules/scoring.smk"
 include: "rules/selection.smk"
 include: "rules/evaluation.smk"
 include: "rules/figures.smk"
+include: "rules/staging.smk"
 
 
-# Run on the submitting host under a cluster executor (profiles/slurm): downloads of real text
-# (compute nodes are often offline), aggregation, figures and the report are light and need no GPU.
+# Run on the submitting host under a cluster executor (profiles/slurm): downloads of real text, hub models
+# and hub suites (compute nodes are often offline), aggregation, figures and the report are light and need no GPU.
 localrules:
     all,
     prepare_text,
+    fetch_model,
+    prepare_suite,
+    stage,
     collect_evals,
     figure_neuron_example,
     figure_negative_region,

@@ -156,9 +156,13 @@ def local_revision(folder: Path, revision: str | None) -> tuple[Path, str | None
 
 
 def _resolve_source(
-    path: str | os.PathLike, revision: str | None, trust_remote_code: bool, gguf_file: str | None
+    path: str | os.PathLike, revision: str | None, trust_remote_code: bool, gguf_file: str | None,
+    cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
 ) -> tuple[str, Path, dict[str, Any]]:
-    """(path for from_pretrained, the local folder, the common from_pretrained keywords)."""
+    """(path for from_pretrained, the local folder, the common from_pretrained keywords).
+
+    ``cache_dir`` / ``local_files_only`` (staged hub models, :mod:`negdiff.staging`) go to every
+    ``from_pretrained``, so a staged model loads from its cache without a network call."""
     path_s = os.fspath(path)
     local = Path(path_s).expanduser()
     if local.exists():
@@ -175,6 +179,10 @@ def _resolve_source(
         raise FileNotFoundError(f"model directory {path_s} does not exist")
 
     common: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    if cache_dir is not None:
+        common["cache_dir"] = os.fspath(cache_dir)
+    if local_files_only:
+        common["local_files_only"] = True
     if gguf_file:
         gguf_architecture(Path(path_s) / gguf_file)  # a wrong file fails before de-quantising
         common["gguf_file"] = gguf_file
@@ -195,13 +203,15 @@ def load_config(
     revision: str | None = None,
     trust_remote_code: bool = False,
     gguf_file: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
     **_load_kw: Any,
 ):
     """The config :func:`load_model` would use (same path and revision resolution), without the weights.
 
     Takes :func:`load_model`'s keywords (the ones that do not matter for the config are ignored), so
     ``arch_spec(load_config(**load))`` gives a model's architecture cheaply."""
-    path_s, _, common = _resolve_source(path, revision, trust_remote_code, gguf_file)
+    path_s, _, common = _resolve_source(path, revision, trust_remote_code, gguf_file, cache_dir, local_files_only)
     return _checked_config(path_s, common)
 
 
@@ -214,6 +224,8 @@ def load_model(
     device_map: Any = None,
     trust_remote_code: bool = False,
     tokenizer_path: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
     **kw: Any,
 ):
     """Load ``(model, tokenizer)`` from a local directory or hub id; the model is in eval mode.
@@ -221,10 +233,12 @@ def load_model(
     The architecture must be one of :data:`negdiff.architectures.ARCHITECTURES` (checked from the config before the weights
     are read). Local directories holding ``*.safetensors`` are loaded from safetensors only. The
     tokenizer comes from ``tokenizer_path`` if given, else from ``path``; extra ``kw`` go to the model.
+    ``cache_dir`` and ``local_files_only`` (staged hub models) go to the config, model and tokenizer.
     """
     from transformers import AutoModelForCausalLM
 
-    path_s, local, common = _resolve_source(path, revision, trust_remote_code, kw.pop("gguf_file", None))
+    path_s, local, common = _resolve_source(path, revision, trust_remote_code, kw.pop("gguf_file", None),
+                                            cache_dir, local_files_only)
     config = _checked_config(path_s, common)  # fails early on unsupported architectures
 
     load_kw: dict[str, Any] = dict(common)

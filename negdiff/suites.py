@@ -103,35 +103,44 @@ def sample_pairs(pairs: list[dict], per_group: int | str, seed: int = 0) -> list
     return [pairs[k] for k in sorted(keep)]
 
 
-def load_suite(where: str, *, builtin_dir: str | Path | None = None) -> list[dict]:
-    """Minimal pairs from ``"builtin"`` (the generated suite in ``builtin_dir``), ``"english"`` (the
+def _hub_pairs(where: str) -> list[dict]:
+    name = where[3:]
+    try:
+        import datasets
+    except ImportError:
+        raise ImportError(f"suite {where!r} needs the `datasets` package (pip install datasets)") from None
+    from negdiff.staging import hub_configs
+
+    try:
+        pairs = []
+        for cfg in sorted(hub_configs(name)):
+            pairs.extend(dict(row) for row in datasets.load_dataset(name, cfg, split="train"))
+    except Exception as err:
+        raise RuntimeError(
+            f"could not load suite {where!r} ({type(err).__name__}: {err}); offline, stage it first "
+            "(staging.enabled: true, snakemake stage) or point the suite at a local directory of JSON-lines files"
+        ) from None
+    return pairs
+
+
+def load_suite(where: str, *, local_dir: str | Path | None = None) -> list[dict]:
+    """Minimal pairs from ``"builtin"`` (the generated suite in ``local_dir``), ``"english"`` (the
     real-English fact suite of :mod:`negdiff.facts`), a directory or file of JSON lines, or
-    ``"hf:DATASET"`` (every config of a Hugging Face dataset, e.g. ``hf:nyu-mll/blimp``, split "train")."""
+    ``"hf:DATASET"`` (its configs, split "train": read from ``local_dir`` when the suite was staged by
+    :func:`negdiff.staging.stage_suite`, else loaded through ``datasets``; BLiMP's configs are named in
+    :data:`negdiff.staging.BLIMP_PARADIGMS`, never discovered, since offline discovery answers one)."""
     if where == "english":
         from negdiff.facts import english_fact_pairs
 
         return english_fact_pairs()
     if where == "builtin":
-        if builtin_dir is None:
+        if local_dir is None:
             raise ValueError("the built-in suite needs its directory")
-        return read_pairs(builtin_dir)
+        return read_pairs(local_dir)
     if where.startswith("hf:"):
-        name = where[3:]
-        try:
-            import datasets
-        except ImportError:
-            raise ImportError(f"suite {where!r} needs the `datasets` package (pip install datasets)") from None
-        try:
-            configs = datasets.get_dataset_config_names(name)
-            pairs = []
-            for cfg in sorted(configs):
-                pairs.extend(dict(row) for row in datasets.load_dataset(name, cfg, split="train"))
-        except Exception as err:
-            raise RuntimeError(
-                f"could not load suite {where!r} ({type(err).__name__}: {err}); offline, point the suite at a "
-                "local directory of JSON-lines files instead (e.g. BLiMP's data/*.jsonl)"
-            ) from None
-        return pairs
+        if local_dir is not None:
+            return read_pairs(local_dir)
+        return _hub_pairs(where)
     path = Path(where)
     if not path.exists():
         raise FileNotFoundError(f"benchmark suite {where!r} does not exist: expected a directory of *.jsonl files")

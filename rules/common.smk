@@ -80,6 +80,13 @@ TRAIN_MODELS = [m for m, spec in SPECS.items() if spec["source"] == "train"]
 # GGUF files resolved now: a missing package or file stops the run before any job, with its install command
 GGUF_FILES = {m: gguf_source(spec, m) for m, spec in SPECS.items() if spec.get("gguf_file")}
 MODELS = list(SPECS)
+# staging (negdiff.staging): hub models fetched once by the localrule fetch_model into STAGING["cache_dir"];
+# model jobs then depend on its record and load from that cache with local_files_only
+STAGING = config["staging"]
+HUB_MODELS = [
+    m for m, spec in SPECS.items()
+    if STAGING["enabled"] and spec["source"] == "hf" and m not in GGUF_FILES and not Path(spec["path"]).expanduser().exists()
+]
 BUILTIN_DATA = config["data"]["source"] == "builtin"
 if TRAIN_MODELS and not BUILTIN_DATA:
     raise ValueError(
@@ -100,7 +107,14 @@ def model_input(wc):
     spec = SPECS[wc.model]
     if spec["source"] == "train" or wc.model in GGUF_FILES:
         return f"results/models/{wc.model}"
+    if wc.model in HUB_MODELS:
+        return staged_model_record(wc.model)
     return spec["path"] if Path(spec["path"]).expanduser().exists() else []
+
+
+def staged_model_record(model):
+    """The record fetch_model writes (each revision's resolved commit and files)."""
+    return f"results/staging/{model}.json"
 
 
 def model_load(model, checkpoint):
@@ -113,7 +127,8 @@ def model_load(model, checkpoint):
         return canonical({"path": f"results/models/{model}", "revision": checkpoint, "dtype": spec["dtype"],
                           "device_map": spec["device_map"], "trust_remote_code": False})
     keys = ("path", "dtype", "device_map", "trust_remote_code")
-    return canonical({**{k: spec[k] for k in keys}, "revision": checkpoint})
+    staged = {"cache_dir": STAGING["cache_dir"], "local_files_only": True} if model in HUB_MODELS else {}
+    return canonical({**{k: spec[k] for k in keys}, "revision": checkpoint, **staged})
 
 
 def text_file(split):
@@ -204,6 +219,8 @@ if DUMP_HISTOGRAMS and config["scoring"]["mode"] != "streaming":
 
 SELECTION = config["selection"]
 EVALUATION = config["evaluation"]
+# hub suites ("hf:DATASET") staged once by prepare_suite; the evaluation jobs then read local files only
+HUB_SUITES = [n for n in SUITES if STAGING["enabled"] and EVALUATION["suites"][n].startswith("hf:")]
 if SELECTION["main_percent"] not in SELECTION["percents"]:
     raise ValueError(
         f"config key selection.main_percent: {SELECTION['main_percent']} must be one of selection.percents {SELECTION['percents']}"
@@ -222,14 +239,21 @@ def eval_checkpoints(model):
 
 
 def suite_path(name):
-    """Input of a benchmark suite: the generated suite, or a local folder when it exists. Hub suites
-    ("hf:...") and missing folders are left to the job, which loads or reports them before any compute."""
+    """Input of a benchmark suite: the generated suite, the staged copy of a hub suite, or a local folder
+    when it exists. Unstaged hub suites ("hf:...") are loaded by the job itself."""
     where = EVALUATION["suites"][name]
     if where == "builtin":
         return [f"results/corpus/{name}"]
+    if name in HUB_SUITES:  # staged by the localrule prepare_suite
+        return [staged_suite_dir(name)]
     if where == "english":  # generated inside the job from negdiff/facts.py (fingerprinted code)
         return []
     return [where] if not where.startswith("hf:") and Path(where).exists() else []
+
+
+def staged_suite_dir(name):
+    """Rule prepare_suite's copy of a hub suite: one JSON-lines file per config and staging.json."""
+    return f"results/suites/{name}"
 
 
 EVAL_DIRS = [f"results/evals/{m}/{c}" for m in MODELS for c in eval_checkpoints(m)]

@@ -15,7 +15,7 @@ with job(snakemake) as log:
     cfg = p.evaluation
     # suites first: a missing or malformed suite fails before the model is loaded
     suites = {
-        name: sample_pairs(load_suite(cfg["suites"][name], builtin_dir=(snakemake.input.get(name) or [None])[0]),
+        name: sample_pairs(load_suite(cfg["suites"][name], local_dir=(snakemake.input.get(name) or [None])[0]),
                            cfg["pairs_per_paradigm"][name], seed=cfg["pairs_seed"])
         for name in SUITES
     }
