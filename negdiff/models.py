@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from negdiff.architectures import GGUF_ARCHITECTURES, arch_spec
+from negdiff.config import looks_local_path
 
 
 def _get_path(root: nn.Module, dotted: str) -> Any:
@@ -101,13 +102,6 @@ def n_layers(model: nn.Module) -> int:
 # loading
 
 
-def _looks_local(path: str) -> bool:
-    """True for things that can only be a filesystem path, not a hub id ("name" or "org/name")."""
-    if os.path.isabs(path) or path.startswith((".", "~")) or "\\" in path:
-        return True
-    return path.count("/") > 1
-
-
 def _dtype_kw() -> str:
     """``dtype`` on transformers >= 4.56, ``torch_dtype`` before that."""
     import transformers
@@ -171,7 +165,7 @@ def _resolve_source(
         if not gguf_file and not (local / "config.json").is_file():
             raise FileNotFoundError(f"model folder {local} has no config.json: expected a save_pretrained() folder")
         path_s = str(local)
-    elif _looks_local(path_s):
+    elif looks_local_path(path_s):
         raise FileNotFoundError(f"model directory {path_s} does not exist")
 
     common: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}

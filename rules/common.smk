@@ -11,6 +11,7 @@ if str(REPO) not in sys.path:
 from negdiff.conditions import selection_sets, set_name  # noqa: E402
 from negdiff.config import (  # noqa: E402
     GGUF_CHECKPOINT,
+    check_config_paths,
     checkpoint_name,
     checkpoint_steps,
     export_pythonpath,
@@ -75,6 +76,9 @@ def benchmark_path(rule_name, *keys):
     return os.path.join(RUN, "benchmarks", rule_name, *keys) + ".tsv"
 
 
+# every local path of the config (suites, text, model folders, GGUF files) exists, relative to the
+# working directory the jobs run in: a typo fails now, naming its config key, not after hours of jobs
+check_config_paths(config)
 SPECS = {m: model_spec(spec) for m, spec in config["models"].items()}
 TRAIN_MODELS = [m for m, spec in SPECS.items() if spec["source"] == "train"]
 # GGUF files resolved now: a missing package or file stops the run before any job, with its install command
