@@ -38,14 +38,17 @@ HF_MODEL_DEFAULTS = {"revisions": ["main"], "dtype": "float32", "device_map": No
 GGUF_CHECKPOINT = "main"  # the one checkpoint of a GGUF model: its de-quantised folder's name
 
 
+MODEL_DEFAULTS = {"bos_token": None}  # None: the tokenizer's own BOS (negdiff.tokenizer.use_prefix_token)
+
+
 def model_spec(spec: dict) -> dict:
     """A model entry of the config with the defaults of its source filled in."""
     if spec["source"] == "hf":
-        out = {**HF_MODEL_DEFAULTS, **spec}
+        out = {**MODEL_DEFAULTS, **HF_MODEL_DEFAULTS, **spec}
         if spec.get("gguf_file"):
             out["revisions"] = [GGUF_CHECKPOINT]
         return out
-    return dict(spec)
+    return {**MODEL_DEFAULTS, **spec}
 
 
 def package_folder(package: str) -> str | None:

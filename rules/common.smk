@@ -120,6 +120,15 @@ def model_load(model, checkpoint):
     return canonical({**{k: spec[k] for k in keys}, "revision": checkpoint})
 
 
+def prefix_kwargs(model, prepend_bos):
+    """Keyword arguments of negdiff.tokenizer.use_prefix_token for a job of ``model`` that prepends a prefix
+    (``prepend_bos``), else None: the model's bos_token (None: the tokenizer's own BOS) and its config key.
+    A params entry, so changing a model's bos_token reruns exactly its jobs that prepend it."""
+    if not prepend_bos:
+        return None
+    return {"token": SPECS[model]["bos_token"], "key": f"models.{model}.bos_token"}
+
+
 def text_file(split):
     """The text of a split: the generated corpus, or the prepared real text."""
     return f"results/corpus/{split}.txt" if BUILTIN_DATA else f"{RUN}/text/{split}.txt"

@@ -19,6 +19,7 @@ rule evaluate_pairs:
         selection=section("selection"),
         cohort=lambda wc: wc.checkpoint == cohort_checkpoint(wc.model),
         load=lambda wc: model_load(wc.model, wc.checkpoint),
+        prefix=lambda wc: prefix_kwargs(wc.model, EVALUATION["prepend_bos"]),
         device=config["device"],
         code=code_fingerprint("evaluate_pairs.py"),
     log:
@@ -59,6 +60,7 @@ rule evaluate_text:
         activations=subsection("activations", ["split", "max_tokens"]),
         cohort=lambda wc: wc.checkpoint == cohort_checkpoint(wc.model),
         load=lambda wc: model_load(wc.model, wc.checkpoint),
+        prefix=lambda wc: prefix_kwargs(wc.model, EVALUATION["prepend_bos"]),
         gold_pos=BUILTIN_DATA,
         device=config["device"],
         code=code_fingerprint("evaluate_text.py"),

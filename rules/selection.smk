@@ -19,6 +19,8 @@ rule select_neurons:
         # keyword arguments of negdiff.selection.matched_control (window: model positions, BOS included)
         matched=canonical({**{k: SELECTION["ppl_matched"][k] for k in ("tokens", "tolerance", "max_iter", "hi")},
                            **{k: EVALUATION[k] for k in ("window", "stride", "prepend_bos")}}),
+        # the prefix of the ppl-matched search's perplexity (only that set method runs the model)
+        prefix=lambda wc: prefix_kwargs(wc.model, EVALUATION["prepend_bos"] and SELECTION["ppl_matched"]["enabled"]),
         device=config["device"],
         code=code_fingerprint("select_neurons.py"),
     log:

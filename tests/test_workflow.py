@@ -158,6 +158,8 @@ def test_end_to_end_outputs(tiny_run):
         assert scores["wd"].is_finite().all() and scores["md"].is_finite().all()
         manifest = yaml.safe_load((res / "activations" / model / final / "manifest.json").read_text())
         assert manifest["n_tokens"] == cfg["activations"]["max_tokens"]
+        # the prefix resolved from models.<name>.bos_token (default: the tokenizer's own BOS)
+        assert manifest["meta"]["bos_token"] == "<|endoftext|>" and manifest["bos_token_id"] == 0
         assert (res / "logs" / "train_model" / f"{model}.log").stat().st_size > 0
     # nothing left to do
     assert planned_jobs(snakemake(wf, "--configfile", str(TINY), "-n").stdout) == Counter()
@@ -218,6 +220,16 @@ def test_rerun_after_one_model_change_touches_only_that_model(tiny_run, tmp_path
     assert planned == {
         "train_model": 1, "dump_activations": 1, "score_neurons": 1, "differentiation": 1,
         "figure_negative_region": 1, "select_neurons": 1, "evaluate_pairs": 4, "evaluate_text": 4, **EVAL_DOWNSTREAM,
+    }
+
+
+def test_rerun_after_bos_token_change_touches_only_that_models_prefixed_jobs(tiny_run, tmp_path):
+    """A model's bos_token feeds its dump, its ppl-matched search and its evaluations (every job that prepends
+    a prefix), never the training; the same token as the tokenizer's own BOS still reruns them (params)."""
+    planned = _dry_run_with(tiny_run, tmp_path, {"models": {"tiny-neox": {"bos_token": "<|endoftext|>"}}})
+    assert planned == {
+        "dump_activations": 1, "score_neurons": 1, "differentiation": 1, "figure_negative_region": 1,
+        "select_neurons": 1, "evaluate_pairs": 4, "evaluate_text": 4, **EVAL_DOWNSTREAM,
     }
 
 

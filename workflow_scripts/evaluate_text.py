@@ -12,12 +12,13 @@ from negdiff.pos import spacy_pos_tagger
 from negdiff.runtime import job
 from negdiff.conditions import empty_sets, model_conditions, random_replicates
 from negdiff.sweep import evaluate_conditions, prepare_eval_data, with_run_keys
-from negdiff.tokenizer import bos_token_id
+from negdiff.tokenizer import use_prefix_token
 
 with job(snakemake) as log:
     p = snakemake.params
     cfg = p.evaluation
     model, tokenizer = load_model(**p.load, device=p.device)
+    prefix = use_prefix_token(tokenizer, **p.prefix) if p.prefix else None  # what prepend_bos prepends
     conditions, _, _ = model_conditions(model, p.selection, cfg, cohort=p.cohort)  # logs what it leaves out
     data = prepare_eval_data(
         tokenizer,
@@ -54,7 +55,7 @@ with job(snakemake) as log:
         window=cfg["window"],
         stride=cfg["stride"],
         max_tokens=cfg["cohort_wd_tokens"],
-        bos_token_id=bos_token_id(tokenizer) if cfg["prepend_bos"] else None,
+        bos_token_id=prefix["bos_token_id"] if prefix else None,
     )
     for name in ("metrics", "surprisal", "cohort_wd"):
         write_parquet(snakemake.output[name],

@@ -4,6 +4,16 @@ from negdiff.io import write_json, write_parquet
 from negdiff.models import load_config, load_model
 from negdiff.runtime import job
 from negdiff.selection import SetContext, build_sets, identity_record, selection_table, set_entry
+from negdiff.tokenizer import use_prefix_token
+
+
+def load():
+    """(model, tokenizer) with the model's prefix token (params.prefix) as the tokenizer's BOS."""
+    model, tokenizer = load_model(**snakemake.params.load, device=snakemake.params.device)
+    if snakemake.params.prefix:
+        use_prefix_token(tokenizer, **snakemake.params.prefix)
+    return model, tokenizer
+
 
 with job(snakemake) as log:
     p = snakemake.params
@@ -15,7 +25,7 @@ with job(snakemake) as log:
         selection=cfg,
         architecture=architecture,
         # the weights are loaded only for a set that runs the model (the ppl-matched search), once
-        load_model=lambda: load_model(**p.load, device=p.device),
+        load_model=load,
         matched={"text_path": snakemake.input.ppl_text, **p.matched},
     )
     # nonlinearity and the operations that are the identity on it ({op: reason}), from the config alone
