@@ -39,6 +39,7 @@ localrules:
     figure_claims,
     figure_verdicts,
     summary_table,
+    provenance_table,
     report,
 
 

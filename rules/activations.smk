@@ -18,7 +18,8 @@ rule dump_activations:
         model=model_input,
         text=text_file(config["activations"]["split"]),
     output:
-        directory("results/activations/{model}/{checkpoint}"),
+        dump=directory("results/activations/{model}/{checkpoint}"),
+        provenance=provenance_path("dump_activations", "{model}", "{checkpoint}"),
     params:
         dump=DUMP_KWARGS,
         # keyword arguments of negdiff.tokenizer.use_prefix_token (None: prepend_bos is off)

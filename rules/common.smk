@@ -67,6 +67,11 @@ TEXT_KEYS = ["ppl_split", "ppl_tokens", "surprisal_split", "surprisal_tokens", "
              "stride", "prepend_bos", "batch_size", "spacy_model"]
 
 
+def provenance_path(rule_name, *keys):
+    """The provenance record of a model job (negdiff.provenance.job_provenance), keyed like its log."""
+    return os.path.join("results", "provenance", *keys, rule_name) + ".json"
+
+
 def log_path(rule_name, *keys):
     return os.path.join(RUN, "logs", rule_name, *keys) + ".log"
 
@@ -267,7 +272,7 @@ def figure_output(rule_name):
 # of its category; the report rule runs after all of them.
 REPORTED = (
     [f"{RUN}/figures/{name}.pdf" for name in FIGURE_NAMES if FIGURES[name].category != "Summary"]
-    + [f"{RUN}/tables/summary.csv"]
+    + [f"{RUN}/tables/summary.csv", f"{RUN}/tables/provenance.csv"]
     + [f"{RUN}/figures/{name}.pdf" for name in FIGURE_NAMES if FIGURES[name].category == "Summary"]
 )
 FINAL_TARGETS = (

@@ -14,6 +14,7 @@ rule evaluate_pairs:
     output:
         metrics="results/evals/{model}/{checkpoint}/pair_metrics.parquet",
         pairs="results/evals/{model}/{checkpoint}/pairs.parquet",
+        provenance=provenance_path("evaluate_pairs", "{model}", "{checkpoint}"),
     params:
         evaluation=subsection("evaluation", CONDITION_KEYS + PAIR_KEYS),
         selection=section("selection"),
@@ -53,6 +54,7 @@ rule evaluate_text:
         metrics="results/evals/{model}/{checkpoint}/text_metrics.parquet",
         surprisal="results/evals/{model}/{checkpoint}/surprisal.parquet",
         cohort_wd="results/evals/{model}/{checkpoint}/cohort_wd.parquet",
+        provenance=provenance_path("evaluate_text", "{model}", "{checkpoint}"),
     params:
         evaluation=subsection("evaluation", CONDITION_KEYS + TEXT_KEYS),
         main_set=set_name("wn", SELECTION["main_percent"]),

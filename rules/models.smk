@@ -41,6 +41,8 @@ rule convert_gguf:
         model="|".join(GGUF_FILES) or "NO_GGUF_MODELS",
     params:
         dtype=lambda wc: SPECS[wc.model]["dtype"],
+        # the installed package holding the file (its version goes into gguf.json), or None
+        package=lambda wc: SPECS[wc.model].get("package"),
         checkpoint=GGUF_CHECKPOINT,
         code=code_fingerprint("convert_gguf.py"),
     log:

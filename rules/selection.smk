@@ -9,6 +9,7 @@ rule select_neurons:
     output:
         table="results/selection/{model}.parquet",
         record="results/selection/{model}.json",
+        provenance=provenance_path("select_neurons", "{model}"),
     params:
         # seed and percents; the sets planned (negdiff.conditions.selection_sets) are built by their methods
         # (negdiff.selection.SET_METHODS); ppl_matched.enabled decides whether ppl_matched@main is planned

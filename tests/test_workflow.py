@@ -94,6 +94,7 @@ def test_dry_run_api_plans_default_dag(tmp_path):
         "collect_evals": 1,
         "figure_claims": 6,
         "summary_table": 1,
+        "provenance_table": 1,
         "figure_verdicts": 1,
         "report": 1,
         "all": 1,
@@ -178,7 +179,8 @@ def _dry_run_with(wf: Path, tmp_path: Path, patch: dict) -> Counter:
 
 
 EVAL_BOTH = {"evaluate_pairs": 12, "evaluate_text": 12}
-EVAL_DOWNSTREAM = {"collect_evals": 1, "figure_claims": 6, "summary_table": 1, "figure_verdicts": 1, "report": 1, "all": 1}
+EVAL_DOWNSTREAM = {"collect_evals": 1, "figure_claims": 6, "summary_table": 1, "figure_verdicts": 1, "report": 1, "all": 1,
+                   "provenance_table": 1}
 
 
 def test_rerun_after_scoring_change_is_exactly_downstream(tiny_run, tmp_path):

@@ -1,6 +1,8 @@
 from negdiff.activations import dump_activations
 from negdiff.data import encode_text, read_text
+from negdiff.io import write_json
 from negdiff.models import load_model
+from negdiff.provenance import job_provenance
 from negdiff.runtime import job
 from negdiff.streaming import Grid
 from negdiff.tokenizer import use_prefix_token
@@ -14,7 +16,7 @@ with job(snakemake) as log:
     manifest = dump_activations(
         model,
         stream,
-        snakemake.output[0],
+        snakemake.output.dump,
         **p.dump,
         grid=Grid(**p.grid) if p.grid else None,
         bos_token_id=prefix["bos_token_id"] if prefix else None,
@@ -29,3 +31,5 @@ with job(snakemake) as log:
         },
     )
     log.info("dumped %d tokens x %d layers into %d shards", manifest["n_tokens"], len(manifest["layers"]), len(manifest["shards"]))
+    write_json(snakemake.output.provenance,
+               job_provenance(model, load=p.load, inputs={"text": snakemake.input.text}, prefix=prefix))

@@ -3,8 +3,9 @@ import json
 
 import polars as pl
 
-from negdiff.io import write_parquet
+from negdiff.io import write_json, write_parquet
 from negdiff.models import load_model
+from negdiff.provenance import job_provenance
 from negdiff.runtime import job
 from negdiff.suites import SUITES, load_suite, sample_pairs
 from negdiff.conditions import empty_sets, model_conditions
@@ -36,3 +37,7 @@ with job(snakemake) as log:
                       with_run_keys(tables[name], snakemake.wildcards.model, snakemake.wildcards.checkpoint))
     overall = tables["metrics"].filter(pl.col("level") == "overall").select("condition", "suite", "value")
     log.info("overall metrics:\n%s", overall.pivot(on="suite", index="condition", values="value"))
+    # the suite files read (generated "english" and hub suites have none: their sources say where they came from)
+    write_json(snakemake.output.provenance,
+               job_provenance(model, load=p.load, inputs={name: snakemake.input.get(name) for name in SUITES},
+                              sources=cfg["suites"], prefix=prefix))

@@ -6,9 +6,10 @@ import polars as pl
 
 from negdiff.cohorts import LAYER_COHORT, LAYER_COHORT_SIZE, cohort_token_stream, cohort_wd, layer_cohort, selection_cohorts
 from negdiff.data import read_text
-from negdiff.io import write_parquet
+from negdiff.io import write_json, write_parquet
 from negdiff.models import load_model, n_layers, n_neurons
 from negdiff.pos import spacy_pos_tagger
+from negdiff.provenance import job_provenance
 from negdiff.runtime import job
 from negdiff.conditions import empty_sets, model_conditions, random_replicates
 from negdiff.sweep import evaluate_conditions, prepare_eval_data, with_run_keys
@@ -62,3 +63,6 @@ with job(snakemake) as log:
                       with_run_keys(tables[name], snakemake.wildcards.model, snakemake.wildcards.checkpoint))
     overall = tables["metrics"].filter(pl.col("level") == "overall").select("condition", "suite", "value")
     log.info("overall metrics:\n%s", overall.pivot(on="suite", index="condition", values="value"))
+    texts = ("ppl_text", "surprisal_text", "surprisal_pos", "cohort_text")
+    write_json(snakemake.output.provenance,
+               job_provenance(model, load=p.load, inputs={k: snakemake.input.get(k) for k in texts}, prefix=prefix))

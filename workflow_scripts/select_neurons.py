@@ -1,6 +1,7 @@
 import polars as pl
 
 from negdiff.io import write_json, write_parquet
+from negdiff.provenance import job_provenance
 from negdiff.models import load_config, load_model
 from negdiff.runtime import job
 from negdiff.selection import SetContext, build_sets, identity_record, selection_table, set_entry
@@ -50,3 +51,10 @@ with job(snakemake) as log:
     }
     write_parquet(snakemake.output.table, selection_table(sets))
     write_json(snakemake.output.record, record)
+    # the model and the held-out text were read only if a set method ran the model (the ppl-matched search)
+    loaded = ctx.loaded()
+    write_json(snakemake.output.provenance, job_provenance(
+        loaded[0] if loaded else None, load=p.load,
+        inputs={"ppl_text": snakemake.input.ppl_text} if loaded else {},
+        prefix=use_prefix_token(loaded[1], **p.prefix) if loaded and p.prefix else None,
+    ))
