@@ -135,6 +135,19 @@ def test_end_to_end_outputs(tiny_run):
     opt = summary.filter((pl.col("model") == "tiny-opt") & ~pl.col("claim_id").is_in(["C7", "C8"]))
     assert (opt["verdict"] == "n/a").all() and opt["reason"].str.contains("relu").all()
     assert "claims.pdf" in report
+    # provenance: one row per model job, from the records beside their outputs, in the report too
+    prov = pl.read_csv(res / "tables" / "provenance.csv")
+    assert prov.group_by("rule").len().sort("rule").rows() == [
+        ("dump_activations", 3), ("evaluate_pairs", 12), ("evaluate_text", 12), ("select_neurons", 3)]
+    assert "provenance.csv" in report
+    loaded = prov.filter(pl.col("loaded"))
+    assert (loaded["dtype"] == "float32").all() and loaded["model_files_sha256"].is_not_null().all()
+    assert (loaded["bos_token"] == "<|endoftext|>").all() and (loaded["bos_token_id"] == 0).all()
+    rec = json.loads((res / "provenance" / "tiny-llama" / "step30" / "evaluate_pairs.json").read_text())
+    assert set(rec["inputs"]) == {"blimp", "tse", "nonsyntactic"} and rec["attn_implementation"]
+    assert all(f.startswith("results/corpus/") for group in rec["inputs"].values() for f in group)
+    text = json.loads((res / "provenance" / "tiny-llama" / "step30" / "evaluate_text.json").read_text())
+    assert "results/corpus/valid.txt" in text["inputs"]["ppl_text"] and text["versions"]["torch"]
     metrics = pl.read_parquet(res / "tables" / "metrics.parquet")
     final = metrics.filter(pl.col("step") == 30)
     assert {"baseline", "neg_zero|wn@5|all", "neg_zero|random@5|all", "neg_zero|ppl_matched@5|all",
