@@ -43,6 +43,7 @@ localrules:
     figure_claims,
     figure_verdicts,
     summary_table,
+    provenance_table,
     report,
 
 

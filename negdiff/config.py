@@ -38,14 +38,17 @@ HF_MODEL_DEFAULTS = {"revisions": ["main"], "dtype": "float32", "device_map": No
 GGUF_CHECKPOINT = "main"  # the one checkpoint of a GGUF model: its de-quantised folder's name
 
 
+MODEL_DEFAULTS = {"bos_token": None}  # None: the tokenizer's own BOS (negdiff.tokenizer.use_prefix_token)
+
+
 def model_spec(spec: dict) -> dict:
     """A model entry of the config with the defaults of its source filled in."""
     if spec["source"] == "hf":
-        out = {**HF_MODEL_DEFAULTS, **spec}
+        out = {**MODEL_DEFAULTS, **HF_MODEL_DEFAULTS, **spec}
         if spec.get("gguf_file"):
             out["revisions"] = [GGUF_CHECKPOINT]
         return out
-    return dict(spec)
+    return {**MODEL_DEFAULTS, **spec}
 
 
 def package_folder(package: str) -> str | None:
@@ -77,21 +80,92 @@ def gguf_source(spec: dict, name: str = "?") -> str:
         folder = package_folder(spec["package"])
         if folder is None:
             raise FileNotFoundError(
-                f"model {name}: package {spec['package']!r} (holding {spec['gguf_file']}) is not installed{hint}"
+                f"config key models.{name}.package: package {spec['package']!r} (holding {spec['gguf_file']}) "
+                f"is not installed{hint}"
             )
     elif spec.get("path"):
         folder = os.path.expanduser(spec["path"])
         if not os.path.isdir(folder):
-            raise FileNotFoundError(f"model {name}: GGUF folder {folder} does not exist{hint}")
+            raise FileNotFoundError(f"config key models.{name}.path: GGUF folder {folder} does not exist{hint}")
     else:
         raise ValueError(f"config key models.{name}: a gguf_file needs a folder, given as path or package")
     path = os.path.join(folder, spec["gguf_file"])
     if not os.path.isfile(path):
         present = sorted(f for f in os.listdir(folder) if f.endswith(".gguf"))
         raise FileNotFoundError(
-            f"model {name}: GGUF file {path} does not exist (GGUF files there: {present or 'none'}){hint}"
+            f"config key models.{name}.gguf_file: GGUF file {path} does not exist "
+            f"(GGUF files there: {present or 'none'}){hint}"
         )
     return path
+
+
+NAMED_SUITE_SOURCES = ("builtin", "english")  # evaluation.suites values that are not paths (nor "hf:...")
+
+
+def looks_local_path(path: str) -> bool:
+    """True for a model ``path`` that can only be a filesystem path, not a hub id ("name" or "org/name")."""
+    import os
+
+    if os.path.isabs(path) or path.startswith((".", "~")) or "\\" in path:
+        return True
+    return path.count("/") > 1
+
+
+def local_paths(config: dict) -> list[tuple[str, str, str]]:
+    """Every local path a (validated) config names, as ``(config key, path, kind)``; kind is "any" (a file
+    or folder), "dir" or "file". Hub sources (``hf:...`` suites, hub model ids, ``data.source: hf``),
+    generated ones (``builtin``, ``english``) and GGUF packages (checked by :func:`check_config_paths` through
+    :func:`gguf_source`) are not paths."""
+    out = []
+    for name, where in config.get("evaluation", {}).get("suites", {}).items():
+        if where not in NAMED_SUITE_SOURCES and not where.startswith("hf:"):
+            out.append((f"evaluation.suites.{name}", where, "any"))
+    data = config.get("data", {})
+    if data.get("source") == "local":
+        for split, where in data.get("local", {}).items():
+            if isinstance(where, dict):
+                out.append((f"data.local.{split}.path", where["path"], "any"))
+            elif where:
+                out.append((f"data.local.{split}", where, "any"))
+    for name, spec in config.get("models", {}).items():
+        path = spec.get("path")
+        if spec.get("source") != "hf" or not path:
+            continue
+        if spec.get("gguf_file"):
+            out.append((f"models.{name}.path", path, "dir"))
+            out.append((f"models.{name}.gguf_file", f"{path.rstrip('/')}/{spec['gguf_file']}", "file"))
+        elif looks_local_path(path):
+            out.append((f"models.{name}.path", path, "dir"))
+    return out
+
+
+def check_config_paths(config: dict, root: str | None = None) -> None:
+    """Fail when a local path of the config (:func:`local_paths`) is missing, or a GGUF package is not
+    installed, naming each key and path (all of them in one error).
+
+    Paths are relative to ``root``, the working directory the jobs run in (default: the current one, as
+    the Snakefile sees it), so a typo fails when the workflow loads, not after hours of model jobs. A hub
+    model id that happens to exist as a folder is a local folder (as ``from_pretrained`` takes it)."""
+    import os
+
+    base = root or os.getcwd()
+    problems = []
+    for key, path, kind in local_paths(config):
+        full = os.path.join(base, os.path.expanduser(path))
+        if not os.path.exists(full):
+            problems.append(f"config key {key}: path {path} does not exist")
+        elif kind == "dir" and not os.path.isdir(full):
+            problems.append(f"config key {key}: path {path} is not a folder")
+        elif kind == "file" and not os.path.isfile(full):
+            problems.append(f"config key {key}: path {path} is not a file")
+    for name, spec in config.get("models", {}).items():
+        if spec.get("gguf_file") and spec.get("package"):  # an installed package's folder, not a path
+            try:
+                gguf_source(spec, name)
+            except FileNotFoundError as err:
+                problems.append(str(err))
+    if problems:
+        raise FileNotFoundError("\n".join(problems) + f"\n(paths are relative to the working directory {base})")
 
 
 _IMPORT = re.compile(

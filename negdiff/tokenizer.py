@@ -102,3 +102,26 @@ def bos_token_id(tokenizer) -> int:
             f"prepend_bos is on but tokenizer {getattr(tokenizer, 'name_or_path', '?')!r} has neither a BOS nor an EOS token"
         )
     return int(bos)
+
+
+def use_prefix_token(tokenizer, token: str | None = None, *, key: str = "bos_token") -> dict:
+    """Make ``token`` the prefix every window and sentence starts with, and return what it resolved to.
+
+    ``token`` (the config key ``key``, e.g. ``models.smollm2-135m.bos_token``) must be one entry of the
+    tokenizer's vocabulary; it becomes the tokenizer's BOS, so :func:`bos_token_id` (which the dumps,
+    perplexity, surprisal, cohort WD and pair scoring all prepend) returns its id. Every encoding in negdiff
+    runs without special tokens, so nothing else changes. ``None`` keeps the tokenizer's own BOS (else its
+    EOS), as without this call. Returns ``{"bos_token": str, "bos_token_id": int}``."""
+    if token is not None:
+        vocab = tokenizer.get_vocab()
+        if token not in vocab:
+            special = list(getattr(tokenizer, "all_special_tokens", []))
+            raise ValueError(
+                f"config key {key}: {token!r} is not a single token in the vocabulary of tokenizer "
+                f"{getattr(tokenizer, 'name_or_path', '?')!r} (its special tokens: {special})"
+            )
+        tokenizer.bos_token = token
+        if tokenizer.bos_token_id != vocab[token]:
+            raise ValueError(f"config key {key}: tokenizer did not take {token!r} (id {vocab[token]}) as its BOS")
+    idx = bos_token_id(tokenizer)
+    return {"bos_token": tokenizer.convert_ids_to_tokens(idx), "bos_token_id": idx}

@@ -4,7 +4,7 @@
 # Keyword arguments of negdiff.activations.dump_activations from the activations section, under its names:
 # layers ("all" is None), window (model positions, BOS included), stride, ... and the token sample only when
 # keeping histograms (changing it then reruns no full dump). The job adds what needs the tokenizer or the
-# scoring grid: bos_token_id (prepend_bos), grid and meta.
+# scoring grid: bos_token_id (prepend_bos; the model's bos_token, params.prefix), grid and meta.
 DUMP_KWARGS = canonical(
     {k: config["activations"][k] for k in ["window", "stride", "max_tokens", "tokens_per_shard", "dtype",
                                            "capture_mlp_input", "batch_size", "keep"]}
@@ -18,10 +18,12 @@ rule dump_activations:
         model=model_input,
         text=text_file(config["activations"]["split"]),
     output:
-        directory("results/activations/{model}/{checkpoint}"),
+        dump=directory("results/activations/{model}/{checkpoint}"),
+        provenance=provenance_path("dump_activations", "{model}", "{checkpoint}"),
     params:
         dump=DUMP_KWARGS,
-        prepend_bos=config["activations"]["prepend_bos"],
+        # keyword arguments of negdiff.tokenizer.use_prefix_token (None: prepend_bos is off)
+        prefix=lambda wc: prefix_kwargs(wc.model, config["activations"]["prepend_bos"]),
         split=config["activations"]["split"],
         # the z-grid of keep: histograms (negdiff.streaming.Grid keywords), else none
         grid=subsection("scoring", ["bins", "z_range"]) if DUMP_HISTOGRAMS else None,

@@ -11,6 +11,7 @@ if str(REPO) not in sys.path:
 from negdiff.conditions import selection_sets, set_name  # noqa: E402
 from negdiff.config import (  # noqa: E402
     GGUF_CHECKPOINT,
+    check_config_paths,
     checkpoint_name,
     checkpoint_steps,
     export_pythonpath,
@@ -66,6 +67,11 @@ TEXT_KEYS = ["ppl_split", "ppl_tokens", "surprisal_split", "surprisal_tokens", "
              "stride", "prepend_bos", "batch_size", "spacy_model"]
 
 
+def provenance_path(rule_name, *keys):
+    """The provenance record of a model job (negdiff.provenance.job_provenance), keyed like its log."""
+    return os.path.join("results", "provenance", *keys, rule_name) + ".json"
+
+
 def log_path(rule_name, *keys):
     return os.path.join(RUN, "logs", rule_name, *keys) + ".log"
 
@@ -75,6 +81,9 @@ def benchmark_path(rule_name, *keys):
     return os.path.join(RUN, "benchmarks", rule_name, *keys) + ".tsv"
 
 
+# every local path of the config (suites, text, model folders, GGUF files) exists, relative to the
+# working directory the jobs run in: a typo fails now, naming its config key, not after hours of jobs
+check_config_paths(config)
 SPECS = {m: model_spec(spec) for m, spec in config["models"].items()}
 TRAIN_MODELS = [m for m, spec in SPECS.items() if spec["source"] == "train"]
 # GGUF files resolved now: a missing package or file stops the run before any job, with its install command
@@ -129,6 +138,15 @@ def model_load(model, checkpoint):
     keys = ("path", "dtype", "device_map", "trust_remote_code")
     staged = {"cache_dir": STAGING["cache_dir"], "local_files_only": True} if model in HUB_MODELS else {}
     return canonical({**{k: spec[k] for k in keys}, "revision": checkpoint, **staged})
+
+
+def prefix_kwargs(model, prepend_bos):
+    """Keyword arguments of negdiff.tokenizer.use_prefix_token for a job of ``model`` that prepends a prefix
+    (``prepend_bos``), else None: the model's bos_token (None: the tokenizer's own BOS) and its config key.
+    A params entry, so changing a model's bos_token reruns exactly its jobs that prepend it."""
+    if not prepend_bos:
+        return None
+    return {"token": SPECS[model]["bos_token"], "key": f"models.{model}.bos_token"}
 
 
 def text_file(split):
@@ -278,7 +296,7 @@ def figure_output(rule_name):
 # of its category; the report rule runs after all of them.
 REPORTED = (
     [f"{RUN}/figures/{name}.pdf" for name in FIGURE_NAMES if FIGURES[name].category != "Summary"]
-    + [f"{RUN}/tables/summary.csv"]
+    + [f"{RUN}/tables/summary.csv", f"{RUN}/tables/provenance.csv"]
     + [f"{RUN}/figures/{name}.pdf" for name in FIGURE_NAMES if FIGURES[name].category == "Summary"]
 )
 FINAL_TARGETS = (

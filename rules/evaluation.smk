@@ -14,11 +14,13 @@ rule evaluate_pairs:
     output:
         metrics="results/evals/{model}/{checkpoint}/pair_metrics.parquet",
         pairs="results/evals/{model}/{checkpoint}/pairs.parquet",
+        provenance=provenance_path("evaluate_pairs", "{model}", "{checkpoint}"),
     params:
         evaluation=subsection("evaluation", CONDITION_KEYS + PAIR_KEYS),
         selection=section("selection"),
         cohort=lambda wc: wc.checkpoint == cohort_checkpoint(wc.model),
         load=lambda wc: model_load(wc.model, wc.checkpoint),
+        prefix=lambda wc: prefix_kwargs(wc.model, EVALUATION["prepend_bos"]),
         device=config["device"],
         code=code_fingerprint("evaluate_pairs.py"),
     log:
@@ -52,6 +54,7 @@ rule evaluate_text:
         metrics="results/evals/{model}/{checkpoint}/text_metrics.parquet",
         surprisal="results/evals/{model}/{checkpoint}/surprisal.parquet",
         cohort_wd="results/evals/{model}/{checkpoint}/cohort_wd.parquet",
+        provenance=provenance_path("evaluate_text", "{model}", "{checkpoint}"),
     params:
         evaluation=subsection("evaluation", CONDITION_KEYS + TEXT_KEYS),
         main_set=set_name("wn", SELECTION["main_percent"]),
@@ -59,6 +62,7 @@ rule evaluate_text:
         activations=subsection("activations", ["split", "max_tokens"]),
         cohort=lambda wc: wc.checkpoint == cohort_checkpoint(wc.model),
         load=lambda wc: model_load(wc.model, wc.checkpoint),
+        prefix=lambda wc: prefix_kwargs(wc.model, EVALUATION["prepend_bos"]),
         gold_pos=BUILTIN_DATA,
         device=config["device"],
         code=code_fingerprint("evaluate_text.py"),

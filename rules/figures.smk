@@ -113,6 +113,36 @@ rule summary_table:
         "../workflow_scripts/summary_table.py"
 
 
+# Which model, software, device and input files produced each model job's outputs: one row per job
+# (negdiff.provenance.provenance_table) from the records the jobs wrote beside their outputs.
+PROVENANCE_JOBS = (
+    [("dump_activations", m, c) for m, c in model_checkpoint_pairs()]
+    + [("select_neurons", m, cohort_checkpoint(m)) for m in MODELS]
+    + [(r, m, c) for m in MODELS for c in eval_checkpoints(m) for r in ("evaluate_pairs", "evaluate_text")]
+)
+
+
+rule provenance_table:
+    input:
+        [provenance_path(r, m, c) if r != "select_neurons" else provenance_path(r, m) for r, m, c in PROVENANCE_JOBS],
+    output:
+        report(f"{RUN}/tables/provenance.csv", caption="../report/provenance.rst", category="Summary"),
+    params:
+        jobs=[list(job) for job in PROVENANCE_JOBS],
+        code=code_fingerprint("provenance_table.py"),
+    log:
+        log_path("provenance_table"),
+    benchmark: benchmark_path("provenance_table")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../workflow_scripts/provenance_table.py"
+
+
 rule figure_verdicts:
     input:
         summary=f"{RUN}/tables/summary.csv",

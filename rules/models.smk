@@ -11,7 +11,8 @@ rule train_model:
     wildcard_constraints:
         model="|".join(TRAIN_MODELS) or "NO_TRAINED_MODELS",
     params:
-        model=lambda wc: canonical(config["models"][wc.model]),
+        # bos_token only decides the prefix of later jobs (prefix_kwargs), never the training
+        model=lambda wc: canonical({k: v for k, v in config["models"][wc.model].items() if k != "bos_token"}),
         training=section("training"),
         checkpoints=lambda wc: checkpoint_steps(config["training"]["steps"], config["training"]["first_checkpoint"]),
         code=code_fingerprint("train_model.py"),
@@ -40,6 +41,8 @@ rule convert_gguf:
         model="|".join(GGUF_FILES) or "NO_GGUF_MODELS",
     params:
         dtype=lambda wc: SPECS[wc.model]["dtype"],
+        # the installed package holding the file (its version goes into gguf.json), or None
+        package=lambda wc: SPECS[wc.model].get("package"),
         checkpoint=GGUF_CHECKPOINT,
         code=code_fingerprint("convert_gguf.py"),
     log:

@@ -9,6 +9,7 @@ rule select_neurons:
     output:
         table="results/selection/{model}.parquet",
         record="results/selection/{model}.json",
+        provenance=provenance_path("select_neurons", "{model}"),
     params:
         # seed and percents; the sets planned (negdiff.conditions.selection_sets) are built by their methods
         # (negdiff.selection.SET_METHODS); ppl_matched.enabled decides whether ppl_matched@main is planned
@@ -19,6 +20,8 @@ rule select_neurons:
         # keyword arguments of negdiff.selection.matched_control (window: model positions, BOS included)
         matched=canonical({**{k: SELECTION["ppl_matched"][k] for k in ("tokens", "tolerance", "max_iter", "hi")},
                            **{k: EVALUATION[k] for k in ("window", "stride", "prepend_bos")}}),
+        # the prefix of the ppl-matched search's perplexity (only that set method runs the model)
+        prefix=lambda wc: prefix_kwargs(wc.model, EVALUATION["prepend_bos"] and SELECTION["ppl_matched"]["enabled"]),
         device=config["device"],
         code=code_fingerprint("select_neurons.py"),
     log:

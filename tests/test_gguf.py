@@ -107,6 +107,7 @@ def test_smollm2_config_plans_the_dag_into_its_own_run_dir(tmp_path):
         "convert_gguf": 1, "prepare_text": 2, "dump_activations": 1, "score_neurons": 1, "select_neurons": 1,
         "evaluate_pairs": 1, "evaluate_text": 1, "collect_evals": 1, "figure_neuron_example": 1,
         "figure_negative_region": 1, "figure_claims": 5, "summary_table": 1, "report": 1, "all": 1,
+        "provenance_table": 1,
         "differentiation": 1, "figure_verdicts": 1,
     }
     # every aggregate lands in the run's own folder, never on the default run's outputs

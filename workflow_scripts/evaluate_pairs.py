@@ -3,12 +3,14 @@ import json
 
 import polars as pl
 
-from negdiff.io import write_parquet
+from negdiff.io import write_json, write_parquet
 from negdiff.models import load_model
+from negdiff.provenance import job_provenance
 from negdiff.runtime import job
 from negdiff.suites import SUITES, load_suite, sample_pairs
 from negdiff.conditions import empty_sets, model_conditions
 from negdiff.sweep import evaluate_conditions, prepare_eval_data, with_run_keys
+from negdiff.tokenizer import use_prefix_token
 
 with job(snakemake) as log:
     p = snakemake.params
@@ -21,6 +23,7 @@ with job(snakemake) as log:
     }
     log.info("pairs: %s", {k: len(v) for k, v in suites.items()})
     model, tokenizer = load_model(**p.load, device=p.device)
+    prefix = use_prefix_token(tokenizer, **p.prefix) if p.prefix else None  # what prepend_bos prepends
     conditions, _, _ = model_conditions(model, p.selection, cfg, cohort=p.cohort)  # logs what it leaves out
     data = prepare_eval_data(tokenizer, suites=suites, ppl_text=None, surprisal_text=None, surprisal_pos=None,
                              ppl_tokens=0, surprisal_tokens=0, window=None, stride=None,
@@ -34,3 +37,7 @@ with job(snakemake) as log:
                       with_run_keys(tables[name], snakemake.wildcards.model, snakemake.wildcards.checkpoint))
     overall = tables["metrics"].filter(pl.col("level") == "overall").select("condition", "suite", "value")
     log.info("overall metrics:\n%s", overall.pivot(on="suite", index="condition", values="value"))
+    # the suite files read (generated "english" and hub suites have none: their sources say where they came from)
+    write_json(snakemake.output.provenance,
+               job_provenance(model, load=p.load, inputs={name: snakemake.input.get(name) for name in SUITES},
+                              sources=cfg["suites"], prefix=prefix))

@@ -6,18 +6,20 @@ import polars as pl
 
 from negdiff.cohorts import LAYER_COHORT, LAYER_COHORT_SIZE, cohort_token_stream, cohort_wd, layer_cohort, selection_cohorts
 from negdiff.data import read_text
-from negdiff.io import write_parquet
+from negdiff.io import write_json, write_parquet
 from negdiff.models import load_model, n_layers, n_neurons
 from negdiff.pos import spacy_pos_tagger
+from negdiff.provenance import job_provenance
 from negdiff.runtime import job
 from negdiff.conditions import empty_sets, model_conditions, random_replicates
 from negdiff.sweep import evaluate_conditions, prepare_eval_data, with_run_keys
-from negdiff.tokenizer import bos_token_id
+from negdiff.tokenizer import use_prefix_token
 
 with job(snakemake) as log:
     p = snakemake.params
     cfg = p.evaluation
     model, tokenizer = load_model(**p.load, device=p.device)
+    prefix = use_prefix_token(tokenizer, **p.prefix) if p.prefix else None  # what prepend_bos prepends
     conditions, _, _ = model_conditions(model, p.selection, cfg, cohort=p.cohort)  # logs what it leaves out
     data = prepare_eval_data(
         tokenizer,
@@ -54,10 +56,13 @@ with job(snakemake) as log:
         window=cfg["window"],
         stride=cfg["stride"],
         max_tokens=cfg["cohort_wd_tokens"],
-        bos_token_id=bos_token_id(tokenizer) if cfg["prepend_bos"] else None,
+        bos_token_id=prefix["bos_token_id"] if prefix else None,
     )
     for name in ("metrics", "surprisal", "cohort_wd"):
         write_parquet(snakemake.output[name],
                       with_run_keys(tables[name], snakemake.wildcards.model, snakemake.wildcards.checkpoint))
     overall = tables["metrics"].filter(pl.col("level") == "overall").select("condition", "suite", "value")
     log.info("overall metrics:\n%s", overall.pivot(on="suite", index="condition", values="value"))
+    texts = ("ppl_text", "surprisal_text", "surprisal_pos", "cohort_text")
+    write_json(snakemake.output.provenance,
+               job_provenance(model, load=p.load, inputs={k: snakemake.input.get(k) for k in texts}, prefix=prefix))

@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 TINY = REPO / "tests" / "config" / "tiny.yaml"
 FAILING_RULE = "dump_activations"
 LOCAL_RULES = {"all", "prepare_text", "collect_evals", "figure_neuron_example", "figure_negative_region",
-               "figure_claims", "summary_table", "report"}
+               "figure_claims", "summary_table", "provenance_table", "report"}
 # settings for this one-node cluster, not the profile's business: no accounts, no slurmdbd (so no sacct:
 # job states come from squeue), quick first status check, and keep the SLURM logs of successful jobs
 CLUSTER_ARGS = ["--slurm-no-account", "--slurm-status-command", "squeue",
