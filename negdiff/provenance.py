@@ -69,6 +69,22 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
     return out
 
 
+def hub_commit(load: Mapping[str, Any]) -> str | None:
+    """The commit a hub model's revision resolved to in the local hub cache (the snapshot folder holding
+    its config.json; offline-safe), or None for local folders and models not in the cache."""
+    path = str(load.get("path"))
+    if Path(path).expanduser().exists():
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(path, "config.json", cache_dir=load.get("cache_dir"),
+                                       revision=load.get("revision"))
+    except Exception:
+        return None
+    return Path(found).parent.name if isinstance(found, str) else None
+
+
 def model_identity(model, load: Mapping[str, Any]) -> dict:
     """The model as configured (``load``: :func:`negdiff.models.load_model`'s keywords) and as resolved:
     the hub commit transformers recorded, or for a local folder the sha256 of its model files (and the
@@ -79,7 +95,7 @@ def model_identity(model, load: Mapping[str, Any]) -> dict:
         "path": str(load.get("path")),
         "revision": load.get("revision"),
         "name_or_path": name,
-        "commit": getattr(config, "_commit_hash", None),
+        "commit": getattr(config, "_commit_hash", None) or hub_commit(load),
         "model_type": getattr(config, "model_type", None),
     }
     folder = Path(name)

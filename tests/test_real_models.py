@@ -4,7 +4,6 @@ local revisions, spaCy POS alignment, real BLiMP on a tiny trained model, and th
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from negdiff.sweep import evaluate_conditions, prepare_eval_data
 from negdiff.models import load_model, n_layers
 from negdiff.scoring import score_activations
 from negdiff.selection import select_random, select_wn, selection_table, counts_per_layer
-from workflow_util import REPO, copy_workflow, planned_jobs, snakemake
+from workflow_util import REPO, paper_workflow, planned_jobs, snakemake
 
 SHARED = REPO.parent / "shared" / "data"
 TEXT = "\n".join(["the cat sees the dog", "a dog runs", "the dogs see a cat", "cats run"] * 30) + "\n"
@@ -152,15 +151,8 @@ def test_real_blimp_sample_on_a_tiny_trained_model(tmp_path):
 
 
 def test_paper_config_plans_offline(tmp_path):
-    """config/paper.yaml plans clean: its one local path (evaluation.suites.tse: ../shared/data/tse) is the
-    shared data folder beside the repository, or a stand-in folder where that is absent (only its existence
-    is checked at plan time)."""
-    wf = copy_workflow(tmp_path / "wf")
-    shutil.copytree(REPO / "config", wf / "config")
-    if (REPO.parent / "shared" / "data" / "tse").is_dir():
-        (tmp_path / "shared").symlink_to(REPO.parent / "shared")
-    else:
-        (tmp_path / "shared" / "data" / "tse").mkdir(parents=True)
+    """config/paper.yaml plans clean (workflow_util.paper_workflow: its TSE folder)."""
+    wf = paper_workflow(tmp_path)
     planned = planned_jobs(snakemake(wf, "-n", "--configfile", "config/paper.yaml").stdout)
     assert planned["dump_activations"] == 5 and planned["select_neurons"] == 5
     assert planned["evaluate_pairs"] == planned["evaluate_text"] == 10 + 4  # Pythia's 10 revisions + the final checkpoint of 4 models

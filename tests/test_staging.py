@@ -20,7 +20,7 @@ import yaml
 
 from negdiff import staging
 from negdiff.suites import load_suite
-from workflow_util import copy_workflow, planned_jobs, snakemake
+from workflow_util import copy_workflow, paper_workflow, planned_jobs, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_BLIMP = REPO.parent / "shared" / "data" / "blimp"
@@ -123,8 +123,7 @@ def test_blimp_paradigms_are_the_benchmark_files():
 
 
 def test_paper_config_stages_models_suites_and_text_on_the_login_node(tmp_path):
-    wf = copy_workflow(tmp_path / "wf")
-    shutil.copytree(REPO / "config", wf / "config")
+    wf = paper_workflow(tmp_path)
     proc = snakemake(wf, "stage", "-n", "--configfile", "config/paper.yaml")
     assert planned_jobs(proc.stdout) == {"fetch_model": 5, "prepare_suite": 1, "prepare_text": 3, "stage": 1}
 
@@ -156,3 +155,5 @@ def test_staged_hub_model_runs_offline_through_the_workflow(staged_cache, tmp_pa
     assert (wf / target).is_file()
     manifest = json.loads((wf / "results" / "activations" / "hub-llama" / "main" / "manifest.json").read_text())
     assert manifest["architecture"] == "llama" and manifest["n_tokens"] == 300
+    prov = json.loads((wf / "results" / "provenance" / "hub-llama" / "main" / "dump_activations.json").read_text())
+    assert prov["model"]["commit"] == commits["main"]  # resolved in the staged cache, offline

@@ -54,3 +54,16 @@ def planned_jobs(output: str) -> Counter:
         if parts[0] != "total":
             counts[parts[0]] = int(parts[1])
     return counts
+
+
+def paper_workflow(tmp_path: Path) -> Path:
+    """A copy of the workflow with config/, for planning config/paper.yaml: its one local path
+    (evaluation.suites.tse: ../shared/data/tse) is the shared data folder beside the repository, or a
+    stand-in folder where that is absent (only its existence is checked at plan time)."""
+    wf = copy_workflow(tmp_path / "wf")
+    shutil.copytree(REPO / "config", wf / "config")
+    if (REPO.parent / "shared" / "data" / "tse").is_dir():
+        (tmp_path / "shared").symlink_to(REPO.parent / "shared")
+    else:
+        (tmp_path / "shared" / "data" / "tse").mkdir(parents=True)
+    return wf
