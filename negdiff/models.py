@@ -228,6 +228,8 @@ def load_model(
     are read). Local directories holding ``*.safetensors`` are loaded from safetensors only. The
     tokenizer comes from ``tokenizer_path`` if given, else from ``path``; extra ``kw`` go to the model.
     ``cache_dir`` and ``local_files_only`` (staged hub models) go to the config, model and tokenizer.
+    Without a ``device_map`` a model for an accelerator ``device`` is loaded straight onto it
+    (``device_map=device``); ``device_map="auto"`` spreads one over several.
     """
     from transformers import AutoModelForCausalLM
 
@@ -237,13 +239,16 @@ def load_model(
 
     load_kw: dict[str, Any] = dict(common)
     load_kw[_dtype_kw()] = torch_dtype(dtype)
-    if device_map is not None:
+    straight = device_map is None and torch.device(device).type != "cpu"
+    if straight:  # a model that fits one accelerator loads onto it directly, not through host RAM
+        load_kw["device_map"] = str(device)
+    elif device_map is not None:
         load_kw["device_map"] = device_map
     if local.is_dir() and any(local.glob("*.safetensors")):
         load_kw["use_safetensors"] = True
     load_kw.update(kw)
     model = AutoModelForCausalLM.from_pretrained(path_s, config=config, **load_kw)
-    if device_map is None:
+    if device_map is None and not straight:
         model.to(device)
     model.eval()
     tokenizer = load_tokenizer(path_s if tokenizer_path is None else tokenizer_path, **common)

@@ -490,6 +490,26 @@ def test_load_model_uses_safetensors_and_no_remote_code_by_default(tiny_hf_model
     assert len(calls) >= 3 and all(c.get("trust_remote_code") is False for c in calls)
 
 
+def test_load_model_puts_a_one_device_model_straight_onto_its_accelerator(tiny_hf_model, spies, monkeypatch):
+    """device cuda without a device_map: from_pretrained gets device_map="cuda:0" (the weights go straight to
+    the GPU, not through host RAM) and the model is never moved afterwards; on the CPU nothing changes."""
+    import torch
+
+    moved = []
+    real_to = torch.nn.Module.to
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **k: moved.append(a) or real_to(self, *a, **k))
+    try:
+        models.load_model(tiny_hf_model("llama"), device="cuda:0")
+    except (AssertionError, RuntimeError, ValueError):  # no GPU here: the call was recorded before it failed
+        assert not torch.cuda.is_available()
+    (mkw,) = spies["model"].calls
+    assert mkw["device_map"] == "cuda:0" and moved == []
+    spies["model"].calls.clear()
+    models.load_model(tiny_hf_model("llama"), device="cpu")
+    (mkw,) = spies["model"].calls
+    assert "device_map" not in mkw and moved
+
+
 def test_load_model_forwards_trust_remote_code(tiny_hf_model, spies):
     models.load_model(tiny_hf_model("llama"), trust_remote_code=True)
     calls = spies["config"].calls + spies["model"].calls + spies["tokenizer"].calls
