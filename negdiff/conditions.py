@@ -77,9 +77,19 @@ def set_family(name: str) -> str:
     return name.partition("#")[0]
 
 
+def random_seed_count(selection: dict, percent: float) -> int:
+    """How many random control sets one percent gets: ``selection.random_seeds_main`` at the main percent
+    (the comparisons that decide the main claims), when set; ``selection.random_seeds`` elsewhere."""
+    main = selection.get("random_seeds_main")
+    if main is not None and float(percent) == float(selection["main_percent"]):
+        return int(main)
+    return int(selection.get("random_seeds", 1))
+
+
 def random_replicates(selection: dict, percent: float) -> list[str]:
-    """Every random control set of one percent: ``random@p`` and ``random@p#k`` for k < random_seeds."""
-    return [set_name("random", percent, k) for k in range(int(selection.get("random_seeds", 1)))]
+    """Every random control set of one percent: ``random@p`` and ``random@p#k`` for k < its seed count
+    (:func:`random_seed_count`)."""
+    return [set_name("random", percent, k) for k in range(random_seed_count(selection, percent))]
 
 
 def layer_groups(n_layers: int, group_size: int) -> list[tuple[int, ...]]:

@@ -25,7 +25,7 @@ TINY_LAYERS = 2
 TINY_INTERMEDIATE = 64
 TINY_CONTEXT = 128
 
-_WORDS = (
+TINY_WORDS = (
     "the cat sat on a mat and the dog ran to the park while birds sang in tall trees "
     "she reads books every night because stories make her happy . , ! ?"
 ).split()
@@ -49,7 +49,7 @@ def build_tiny_tokenizer():
 
     specials = ["<pad>", "<s>", "</s>", "<unk>"]
     vocab = {tok: i for i, tok in enumerate(specials)}
-    for w in _WORDS:
+    for w in TINY_WORDS:
         if w not in vocab and len(vocab) < TINY_VOCAB:
             vocab[w] = len(vocab)
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,25 +19,11 @@ import yaml
 
 from negdiff import staging
 from negdiff.suites import load_suite
-from workflow_util import copy_workflow, paper_workflow, planned_jobs, snakemake
+from workflow_util import copy_workflow, hub_cache, paper_workflow, planned_jobs, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_BLIMP = REPO.parent / "shared" / "data" / "blimp"
 HUB_ID = "negdiff-test/tiny-llama"
-
-
-def hub_cache(root: Path, repo_id: str, revisions: dict[str, Path]) -> dict[str, str]:
-    """A huggingface_hub cache holding ``revisions`` (name -> model folder) of ``repo_id``; returns
-    each revision's commit."""
-    base = root / f"models--{repo_id.replace('/', '--')}"
-    commits = {}
-    for rev, src in revisions.items():
-        sha = hashlib.sha1(f"{repo_id}@{rev}".encode()).hexdigest()
-        shutil.copytree(src, base / "snapshots" / sha)
-        (base / "refs").mkdir(parents=True, exist_ok=True)
-        (base / "refs" / rev).write_text(sha)
-        commits[rev] = sha
-    return commits
 
 
 @pytest.fixture(scope="module")

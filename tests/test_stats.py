@@ -20,6 +20,10 @@ def test_set_names_with_replicates():
         parse_set("wn@1#1")
     sel = {"percents": [1, 2], "main_percent": 1, "random_seeds": 3, "ppl_matched": {"enabled": False}}
     assert random_replicates(sel, 1) == ["random@1", "random@1#1", "random@1#2"]
+    more = {**sel, "random_seeds": 2, "random_seeds_main": 5}  # more seeds only where the main claims are decided
+    assert random_replicates(more, 1) == ["random@1"] + [f"random@1#{k}" for k in range(1, 5)]
+    assert random_replicates(more, 2) == ["random@2", "random@2#1"]
+    assert selection_sets(more).count("random@1#4") == 1 and "random@2#2" not in selection_sets(more)
     assert selection_sets(sel) == ["wn@1", "wn@2", "random@1", "random@1#1", "random@1#2",
                                    "random@2", "random@2#1", "random@2#2"]
     assert family_condition("neg_zero|random@1#2|single:0") == "neg_zero|random@1|single:0"

@@ -67,3 +67,19 @@ def paper_workflow(tmp_path: Path) -> Path:
     else:
         (tmp_path / "shared" / "data" / "tse").mkdir(parents=True)
     return wf
+
+
+def hub_cache(root: Path, repo_id: str, revisions: dict[str, Path]) -> dict[str, str]:
+    """A huggingface_hub cache holding ``revisions`` (name -> model folder) of ``repo_id``; returns
+    each revision's commit."""
+    import hashlib
+
+    base = root / f"models--{repo_id.replace('/', '--')}"
+    commits = {}
+    for rev, src in revisions.items():
+        sha = hashlib.sha1(f"{repo_id}@{rev}".encode()).hexdigest()
+        shutil.copytree(src, base / "snapshots" / sha)
+        (base / "refs").mkdir(parents=True, exist_ok=True)
+        (base / "refs" / rev).write_text(sha)
+        commits[rev] = sha
+    return commits
