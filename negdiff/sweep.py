@@ -36,6 +36,7 @@ __all__ = [
     "METRICS_SCHEMA",
     "PAIRS_SCHEMA",
     "SURPRISAL_SCHEMA",
+    "condition_masks",
     "prepare_eval_data",
     "evaluate_conditions",
     "with_run_keys",
@@ -357,6 +358,14 @@ def _condition_masks(model, cond: Condition, selection: pl.DataFrame | None,
     return masks_from_selection(
         sub, models.n_layers(model), models.n_neurons(model), layers=[int(l) for l in cond.layers]
     )
+
+
+def condition_masks(model, cond: Condition, selection: pl.DataFrame | None,
+                    empty_sets: Iterable[str] = ()) -> dict[int, np.ndarray]:
+    """The bool masks ``{layer: [n_neurons]}`` a condition applies, as :func:`evaluate_conditions` does:
+    the rows of ``selection`` whose ``set`` is ``cond.set``, restricted to ``cond.layers`` (``{}`` for
+    the baseline and for a set of ``empty_sets``). Errors name the condition."""
+    return _condition_masks(model, cond, selection, frozenset(empty_sets))
 
 
 class _PrefixCache:

@@ -1,0 +1,226 @@
+"""The standard non-syntactic benchmarks (ARC, PIQA, HellaSwag, ...) through lm-evaluation-harness,
+scored under the intervention conditions, one row per document in the shape of the pairs table.
+
+The dissociation (claim C3) compares how much the WN set and its perplexity-matched control hurt
+syntax (BLiMP) against how much they hurt benchmarks that are not about syntax. With
+``evaluation.suites.nonsyntactic`` set to a list of lm-eval task names, those benchmarks are the
+``nonsyntactic`` suite: :func:`evaluate_lmeval` runs the tasks on the model the job has already loaded
+(``lm_eval.models.huggingface.HFLM(pretrained=model, tokenizer=tokenizer)``, through
+``lm_eval.simple_evaluate``) once per condition of :func:`dissociation_conditions`, with the
+condition's masks applied by :func:`negdiff.interventions.intervene` (the hooks of
+:mod:`negdiff.hooks`) for the whole evaluation.
+
+**The response cache is never on.** lm-eval's caches key on the request alone (context and
+continuation strings; ``use_cache``'s sqlite file) or on the task (``cache_requests``), not on the state of
+the model, so a cached run would hand every ablated condition the baseline's log-likelihoods. This
+module never passes ``use_cache``, ``cache_requests`` or the cache rewrite/delete options, and
+:func:`run_tasks` refuses to run if the installed lm-eval's defaults for them are not off.
+
+Rows (:data:`negdiff.sweep.PAIRS_SCHEMA`): ``suite`` = ``"nonsyntactic"``, ``group`` = the task name
+(the paradigm: the paired bootstrap stratifies by it), ``pair`` = the document's running index over the
+tasks in the configured order (task order, then lm-eval's ``doc_id``; the same at every condition),
+``correct`` = lm-eval's per-document ``acc`` decision, and ``margin``:
+
+* multiple choice: ``log P(gold choice | context) - max over the other choices``, summed (not length
+  normalised) continuation log-likelihoods, as lm-eval's ``acc`` compares them; ``correct`` is
+  ``argmax == gold`` (the first maximum, as ``numpy.argmax``), so a tie counts as correct exactly when
+  the gold choice comes first;
+* loglikelihood tasks (``lambada_openai``): there are no alternatives, so ``margin`` is
+  ``log P(target | context)`` itself and ``correct`` is lm-eval's ``is_greedy`` (every target token is
+  the argmax), its ``acc``.
+
+Metric rows (:data:`negdiff.sweep.METRICS_SCHEMA`) summarise them as the sweep does: accuracy and mean
+margin over every document (level ``overall``) and per task (level ``paradigm``), so the summary tables
+read the suite like any other.
+
+Prefix token: lm-eval conditions an empty context (BLiMP's ``doc_to_text: ""``) on
+``prefix_token_id``; it is set to :func:`negdiff.tokenizer.bos_token_id` (BOS, else EOS), the token the
+project's ``prepend_bos`` puts before a sentence, so lm-eval's ``blimp_*`` tasks score exactly
+``negdiff.logprobs.sentence_logprobs(..., prepend_bos=True)``. A non-empty context is tokenised with the
+tokenizer's own special-token behaviour (``add_bos_token=None``, lm-eval's default: no BOS with a GPT-2
+/ Pythia style byte-level tokenizer, BOS where the tokenizer's template adds one) unless
+``add_bos_token`` is given.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+from negdiff.conditions import BASELINE, Condition, set_family, set_name
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CACHE_OPTIONS", "LMEVAL_SUITE", "dissociation_conditions", "doc_frame", "doc_outcomes",
+           "evaluate_lmeval", "is_task_list", "make_lm", "metric_frame", "run_tasks", "task_manager"]
+
+LMEVAL_SUITE = "nonsyntactic"
+
+# simple_evaluate's options that would reuse answers across model states: never passed, must default off
+CACHE_OPTIONS = {"use_cache": None, "cache_requests": False, "rewrite_requests_cache": False,
+                 "delete_requests_cache": False}
+
+
+def is_task_list(value: Any) -> bool:
+    """Whether a ``evaluation.suites.<suite>`` value names lm-eval tasks (a list of names), not a pair
+    source (``builtin``, ``english``, ``hf:DATASET``, a path)."""
+    return isinstance(value, (list, tuple))
+
+
+def dissociation_conditions(conditions: Iterable[Condition], main_percent: float, *,
+                            operation: str = "neg_zero") -> list[Condition]:
+    """The conditions of ``conditions`` the dissociation needs, in their given order: the baseline and
+    ``operation`` over all layers on the WN set, the perplexity-matched set and every random-control
+    seed (``random@p``, ``random@p#k``) at ``main_percent``. Conditions missing from the list (an identity
+    operation, no matched set) are simply absent."""
+    families = {set_name(m, main_percent) for m in ("wn", "ppl_matched", "random")}
+    return [c for c in conditions
+            if c.name == BASELINE.name
+            or (c.intervention == operation and c.scope == "all" and set_family(c.set) in families)]
+
+
+def task_manager(include_path: str | Path | Sequence[str | Path] | None = None):
+    """An ``lm_eval.tasks.TaskManager`` knowing lm-eval's own tasks and the task YAMLs under
+    ``include_path`` (``evaluation.lmeval.include_path``: a folder or list of folders)."""
+    from lm_eval.tasks import TaskManager
+
+    if include_path is None:
+        return TaskManager()
+    paths = [include_path] if isinstance(include_path, (str, Path)) else list(include_path)
+    for p in paths:
+        if not Path(p).is_dir():
+            raise FileNotFoundError(f"evaluation.lmeval.include_path: {p} is not a folder of task YAMLs")
+    return TaskManager(include_path=[str(p) for p in paths])
+
+
+def make_lm(model, tokenizer, *, batch_size: int = 16, add_bos_token: bool | None = None):
+    """lm-eval's ``HFLM`` around the already loaded ``model`` (a ``PreTrainedModel``, on its own device)
+    and its tokenizer; empty contexts are conditioned on the project's BOS (module docstring)."""
+    from lm_eval.models.huggingface import HFLM
+
+    from negdiff.tokenizer import bos_token_id
+
+    return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=int(batch_size), add_bos_token=add_bos_token,
+                prefix_token_id=bos_token_id(tokenizer))
+
+
+def _check_cache_defaults(fn) -> None:
+    params = inspect.signature(fn).parameters
+    wrong = {k: params[k].default for k, off in CACHE_OPTIONS.items() if k in params and params[k].default != off}
+    if wrong:
+        raise RuntimeError(f"this lm_eval.simple_evaluate turns a cache on by default ({wrong}): ablated conditions "
+                           "would get the baseline's answers; pin lm_eval to a version with the caches off")
+
+
+def run_tasks(lm, tasks: Sequence[str], *, manager=None, limit: int | float | None = None,
+              num_fewshot: int | None = None) -> dict[str, Any]:
+    """``lm_eval.simple_evaluate`` of ``tasks`` on ``lm`` with ``log_samples=True`` and no cache (module
+    docstring); returns its result dict (``samples``: per task, lm-eval's per-document records;
+    ``configs``: per task, its config with ``output_type``)."""
+    import lm_eval
+
+    _check_cache_defaults(lm_eval.simple_evaluate)
+    out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, log_samples=True,
+                                  limit=limit, num_fewshot=num_fewshot, bootstrap_iters=0, verbosity="ERROR")
+    if out is None:  # only on a non-zero rank of a distributed run
+        raise RuntimeError("lm_eval.simple_evaluate returned nothing (a distributed run's other rank?)")
+    missing = [t for t in tasks if t not in out.get("samples", {})]
+    if missing:
+        raise ValueError(f"evaluation.suites.nonsyntactic: lm-eval returned no documents for {missing} "
+                         f"(a group name rather than a task? got {sorted(out.get('samples', {}))})")
+    return out
+
+
+def _gold_set(target: Any, n_choices: int) -> list[int]:
+    golds = list(target) if isinstance(target, (list, tuple)) else [target]
+    if not all(isinstance(g, (int, np.integer)) and 0 <= g < n_choices for g in golds):
+        raise ValueError(f"multiple-choice target {target!r} is not a choice index below {n_choices}")
+    return [int(g) for g in golds]
+
+
+def doc_outcomes(sample: Mapping[str, Any], output_type: str) -> tuple[bool, float]:
+    """``(correct, margin)`` of one of lm-eval's per-document records (module docstring)."""
+    resps = sample["filtered_resps"]
+    if output_type == "multiple_choice":
+        lls = np.array([float(r[0]) for r in resps], dtype=np.float64)
+        golds = _gold_set(sample["target"], len(lls))
+        others = [k for k in range(len(lls)) if k not in golds]
+        margin = float(lls[golds].max() - (lls[others].max() if others else -np.inf))
+        return int(np.argmax(lls)) in golds, margin
+    if output_type == "loglikelihood":
+        ll, greedy = resps[0] if isinstance(resps[0], (list, tuple)) else resps
+        return bool(greedy), float(ll)
+    raise ValueError(f"lm-eval output_type {output_type!r} has no per-document log-likelihood decision; "
+                     "evaluation.suites.nonsyntactic takes multiple_choice and loglikelihood tasks")
+
+
+def doc_frame(cond_name: str, result: Mapping[str, Any], tasks: Sequence[str]) -> pl.DataFrame:
+    """One :data:`negdiff.sweep.PAIRS_SCHEMA` row per document of ``tasks`` (in that order, documents by
+    ``doc_id``) of one ``run_tasks`` result."""
+    from negdiff.sweep import PAIRS_SCHEMA
+
+    groups, correct, margin = [], [], []
+    for task in tasks:
+        output_type = result["configs"][task]["output_type"]
+        for sample in sorted(result["samples"][task], key=lambda s: s["doc_id"]):
+            c, m = doc_outcomes(sample, output_type)
+            groups.append(task)
+            correct.append(c)
+            margin.append(m)
+    n = len(groups)
+    return pl.DataFrame({
+        "condition": [cond_name] * n, "suite": [LMEVAL_SUITE] * n, "pair": np.arange(n, dtype=np.int64),
+        "group": groups, "correct": correct, "margin": margin,
+    }, schema=PAIRS_SCHEMA)
+
+
+def metric_frame(cond: Condition, n_neurons: int, docs: pl.DataFrame) -> pl.DataFrame:
+    """:data:`negdiff.sweep.METRICS_SCHEMA` rows of one condition's documents: accuracy and mean margin
+    over all of them (``overall``) and per task (``paradigm``)."""
+    from negdiff.sweep import METRICS_SCHEMA
+
+    per_task = docs.group_by("group", maintain_order=True).agg(
+        pl.len().alias("n"), pl.col("correct").cast(pl.Float64).mean().alias("value"), pl.col("margin").mean())
+    rows = [(LMEVAL_SUITE, "overall", "all", docs.height, float(docs["correct"].cast(pl.Float64).mean()),
+             float(docs["margin"].mean()))]
+    rows += [(LMEVAL_SUITE, "paradigm", g, int(n), float(v), float(m)) for g, n, v, m in per_task.iter_rows()]
+    head = (cond.name, cond.intervention, cond.set, cond.scope, int(n_neurons))
+    return pl.DataFrame([head + r for r in rows], schema=METRICS_SCHEMA, orient="row")
+
+
+def evaluate_lmeval(model, tokenizer, conditions: Sequence[Condition], selection: pl.DataFrame | None,
+                    tasks: Sequence[str], *, batch_size: int = 16, include_path=None,
+                    limit: int | float | None = None, num_fewshot: int | None = None,
+                    add_bos_token: bool | None = None, empty_sets: Iterable[str] = ()) -> dict[str, pl.DataFrame]:
+    """``{"metrics", "pairs"}``: lm-eval's ``tasks`` under every condition of ``conditions`` (pass
+    :func:`dissociation_conditions`' pick), each run with the condition's masks
+    (:func:`negdiff.sweep.condition_masks`) applied through :func:`negdiff.interventions.intervene`.
+    ``limit`` caps the documents per task (lm-eval's first ``limit``), ``num_fewshot`` overrides the
+    tasks' own; the model is left as it was (hooks removed) also when a task fails."""
+    from negdiff.interventions import intervene
+    from negdiff.sweep import condition_masks
+
+    if not tasks:
+        raise ValueError("evaluation.suites.nonsyntactic: an empty list of lm-eval tasks")
+    masks = [condition_masks(model, c, selection, empty_sets) for c in conditions]  # fail before any run
+    lm = make_lm(model, tokenizer, batch_size=batch_size, add_bos_token=add_bos_token)
+    manager = task_manager(include_path)
+    pairs, metrics = [], []
+    for cond, cmask in zip(conditions, masks):
+        cmask = {layer: m for layer, m in cmask.items() if m.any()}
+        n_neurons = int(sum(int(m.sum()) for m in cmask.values()))
+        log.info("lm-eval %s under %s (%d neurons)", list(tasks), cond.name, n_neurons)
+        if cmask:
+            with intervene(model, cmask, cond.intervention):
+                result = run_tasks(lm, tasks, manager=manager, limit=limit, num_fewshot=num_fewshot)
+        else:
+            result = run_tasks(lm, tasks, manager=manager, limit=limit, num_fewshot=num_fewshot)
+        docs = doc_frame(cond.name, result, tasks)
+        pairs.append(docs)
+        metrics.append(metric_frame(cond, n_neurons, docs))
+    return {"metrics": pl.concat(metrics, how="vertical"), "pairs": pl.concat(pairs, how="vertical")}
