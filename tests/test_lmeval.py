@@ -1,0 +1,288 @@
+"""negdiff.lmeval: lm-evaluation-harness tasks under the intervention conditions, offline.
+
+Local task YAMLs (``dataset_path: json`` with ``data_files``) are loaded through lm-eval's
+``TaskManager(include_path=...)`` and run on tiny random models; lm-eval's per-document log-likelihoods
+and decisions are checked against the project's own scoring (:mod:`negdiff.logprobs`), the
+intervention hooks are checked to reach lm-eval (which a response cache would hide), and lm-eval's
+BLiMP template is checked against the project's BLiMP pair decisions on real BLiMP pairs.
+Without lm_eval installed (``pip install -e ".[lmeval]"``) the lm-eval tests skip.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from conftest import build_tiny_model, build_tiny_tokenizer
+from negdiff import architectures, logprobs, models
+from negdiff.claim_data import PairData
+from negdiff.conditions import BASELINE, condition, final_conditions
+from negdiff.lmeval import (CACHE_OPTIONS, LMEVAL_SUITE, dissociation_conditions, doc_frame, doc_outcomes,
+                            evaluate_lmeval, is_task_list, metric_frame)
+from negdiff.sweep import METRICS_SCHEMA, PAIRS_SCHEMA, evaluate_conditions, prepare_eval_data, with_run_keys
+
+BLIMP_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "blimp"
+BLIMP_PARADIGMS = ("anaphor_gender_agreement", "determiner_noun_agreement_1", "regular_plural_subject_verb_agreement_1")
+
+# words of the tiny word-level tokenizer (tests/conftest.py), so nothing is <unk>
+MC_DOCS = [
+    {"question": "the cat sat on a", "choices": ["mat", "park", "trees"], "label": 0},
+    {"question": "the dog ran to the", "choices": ["mat", "park"], "label": 1},
+    {"question": "birds sang in tall", "choices": ["books", "trees", "cat"], "label": 1},
+    {"question": "she reads books every", "choices": ["night", "dog", "park", "mat"], "label": 0},
+    {"question": "stories make her", "choices": ["happy", "sang"], "label": 0},
+    {"question": "the birds sang while the dog", "choices": ["ran", "sat", "reads"], "label": 0},
+    {"question": "she reads because", "choices": ["stories make her happy", "the mat sat"], "label": 0},
+    {"question": "a cat and a", "choices": ["dog", "tall", "every"], "label": 0},
+]
+
+MC_YAML = """task: {task}
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{question}}}}"
+doc_to_target: label
+doc_to_choice: choices
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+"""
+
+# lm-eval's tasks/blimp/_template_yaml, pointed at a local JSON-lines file
+BLIMP_YAML = """task: {task}
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    train: {data}
+output_type: multiple_choice
+validation_split: train
+doc_to_text: ""
+doc_to_target: 0
+doc_to_choice: "{{{{[sentence_good, sentence_bad]}}}}"
+num_fewshot: 0
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
+@pytest.fixture(scope="module")
+def lm_eval():
+    return pytest.importorskip("lm_eval")
+
+
+@pytest.fixture(scope="module")
+def mc_task(tmp_path_factory):
+    """A folder with one local multiple-choice task, ``local_mc``."""
+    d = tmp_path_factory.mktemp("lmeval-tasks")
+    data = d / "local_mc.jsonl"
+    data.write_text("".join(json.dumps(doc) + "\n" for doc in MC_DOCS))
+    (d / "local_mc.yaml").write_text(MC_YAML.format(task="local_mc", data=data))
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_tiny_model("llama"), build_tiny_tokenizer()
+
+
+def _ours_mc(model, tokenizer, docs):
+    """log P(choice | context) per choice, by the project's scoring: log P(context + choice) minus
+    log P(context), both :func:`negdiff.logprobs.sequence_logprobs` from the context's first token (lm-eval
+    puts no BOS before a non-empty context with this tokenizer)."""
+    out = []
+    for doc in docs:
+        ctx = tokenizer(doc["question"], add_special_tokens=False)["input_ids"]
+        whole = [ctx + tokenizer(doc["question"] + " " + c, add_special_tokens=False)["input_ids"][len(ctx):]
+                 for c in doc["choices"]]
+        lp = logprobs.sequence_logprobs(model, [ctx] + whole, pad_id=logprobs.pad_id(tokenizer))
+        out.append(lp[1:] - lp[0])
+    return out
+
+
+def test_dissociation_conditions_pick_baseline_wn_matched_and_random_seeds():
+    selection = {"percents": [0.5, 1], "main_percent": 1, "random_seeds": 3, "ppl_matched": {"enabled": True}}
+    evaluation = {"layer_group_size": 1, "operations": ["neg_zero", "full"], "layerwise_controls": True}
+    conds = final_conditions(selection, evaluation, n_layers=2)
+    picked = [c.name for c in dissociation_conditions(conds, 1)]
+    assert picked == ["baseline", "neg_zero|wn@1|all", "neg_zero|random@1|all", "neg_zero|random@1#1|all",
+                      "neg_zero|random@1#2|all", "neg_zero|ppl_matched@1|all"]
+    # neg_zero the identity (ReLU): only the baseline is left
+    assert [c.name for c in dissociation_conditions([c for c in conds if c.intervention != "neg_zero"], 1)] == ["baseline"]
+    assert is_task_list(["arc_easy"]) and not is_task_list("builtin")
+
+
+def test_doc_outcomes_multiple_choice_and_loglikelihood():
+    mc = {"target": 1, "filtered_resps": [(-3.0, False), (-1.0, False), (-2.5, False)]}
+    assert doc_outcomes(mc, "multiple_choice") == (True, pytest.approx(1.5))
+    tie = {"target": 1, "filtered_resps": [(-1.0, False), (-1.0, False)]}
+    assert doc_outcomes(tie, "multiple_choice") == (False, 0.0)  # numpy argmax takes the first: lm-eval's acc
+    assert doc_outcomes({"filtered_resps": [(-4.0, True)]}, "loglikelihood") == (True, -4.0)
+    with pytest.raises(ValueError, match="generate_until"):
+        doc_outcomes({"filtered_resps": ["x"]}, "generate_until")
+
+
+def test_doc_rows_are_pairs_rows_the_claims_read():
+    """doc_frame rows concatenate with the sweep's pairs table and load as a suite of PairData, the
+    random seeds as one [k, n] family."""
+    result = {"configs": {"a": {"output_type": "multiple_choice"}, "b": {"output_type": "loglikelihood"}},
+              "samples": {"a": [{"doc_id": 1, "target": 0, "filtered_resps": [(-2.0, 0), (-1.0, 0)]},
+                                {"doc_id": 0, "target": 0, "filtered_resps": [(-1.0, 0), (-2.0, 0)]}],
+                          "b": [{"doc_id": 0, "filtered_resps": [(-3.0, True)]}]}}
+    names = ["baseline", "neg_zero|wn@1|all", "neg_zero|random@1|all", "neg_zero|random@1#1|all"]
+    frames = [doc_frame(n, result, ["a", "b"]) for n in names]
+    assert frames[0].schema == pl.Schema(PAIRS_SCHEMA)
+    assert frames[0]["pair"].to_list() == [0, 1, 2] and frames[0]["group"].to_list() == ["a", "a", "b"]
+    assert frames[0]["correct"].to_list() == [True, False, True]
+    table = with_run_keys(pl.concat(frames), "m", "final")
+    data = PairData.from_table(table, "m")
+    assert data.values[("correct", LMEVAL_SUITE, "final", "neg_zero|random@1|all")].shape == (2, 3)
+    assert data.seeds == {"neg_zero|random@1|all": 2}
+    metrics = metric_frame(condition("neg_zero", "wn@1", "all", 2, 1), 7, frames[1])
+    assert metrics.schema == pl.Schema(METRICS_SCHEMA)
+    assert metrics.select("level", "group", "n").rows() == [("overall", "all", 3), ("paradigm", "a", 2), ("paradigm", "b", 1)]
+    assert metrics["value"][0] == pytest.approx(2 / 3) and set(metrics["n_neurons"]) == {7}
+
+
+def test_multiple_choice_matches_project_scoring(lm_eval, tiny, mc_task):
+    """(a) A local multiple-choice task through include_path: lm-eval's per-choice log-likelihoods equal
+    the project's summed continuation log-probs, and its decisions (and acc) ours."""
+    from negdiff.lmeval import make_lm, run_tasks, task_manager
+
+    model, tokenizer = tiny
+    result = run_tasks(make_lm(model, tokenizer, batch_size=3), ["local_mc"], manager=task_manager(mc_task))
+    samples = sorted(result["samples"]["local_mc"], key=lambda s: s["doc_id"])
+    assert len(samples) == len(MC_DOCS)
+    for sample, ours in zip(samples, _ours_mc(model, tokenizer, MC_DOCS)):
+        theirs = np.array([r[0] for r in sample["filtered_resps"]])
+        np.testing.assert_allclose(theirs, ours, atol=1e-4, rtol=0)
+        correct, margin = doc_outcomes(sample, "multiple_choice")
+        gold = sample["target"]
+        assert correct == (int(np.argmax(ours)) == gold) == bool(sample["acc"])
+        assert margin == pytest.approx(ours[gold] - np.delete(ours, gold).max(), abs=1e-4)
+
+
+def _selection(model) -> pl.DataFrame:
+    """Sets on every layer: ``wn@1`` half the neurons, ``random@1`` a quarter (toy stand-ins)."""
+    n = models.n_neurons(model)
+    rows = [{"set": "wn@1", "layer": layer, "neuron": k} for layer in range(models.n_layers(model)) for k in range(0, n, 2)]
+    rows += [{"set": "random@1", "layer": layer, "neuron": k} for layer in range(models.n_layers(model)) for k in range(1, n, 4)]
+    return pl.DataFrame(rows, schema={"set": pl.String, "layer": pl.Int64, "neuron": pl.Int64})
+
+
+def test_interventions_reach_lmeval_and_no_cache_is_passed(lm_eval, tiny, mc_task, monkeypatch):
+    """(b) The cache trap: each condition's hooks change lm-eval's per-document log-likelihoods, our
+    call passes no cache option, and with lm-eval's response cache on the ablated run would get the
+    baseline's answers."""
+    from negdiff.interventions import intervene
+    from negdiff.lmeval import make_lm, task_manager
+    from negdiff.sweep import condition_masks
+
+    model, tokenizer = tiny
+    calls = []
+    real = lm_eval.simple_evaluate
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lm_eval, "simple_evaluate", spy)
+    conds = [BASELINE] + [condition("neg_zero", s, "all", models.n_layers(model), 1) for s in ("wn@1", "random@1")]
+    out = evaluate_lmeval(model, tokenizer, conds, _selection(model), ["local_mc"], batch_size=4, include_path=mc_task)
+    assert len(calls) == 3 and all(c["log_samples"] for c in calls)
+    assert not any(set(CACHE_OPTIONS) & set(c) for c in calls)
+    margins = {c: g["margin"].to_numpy() for (c,), g in out["pairs"].group_by(["condition"], maintain_order=True)}
+    assert list(margins) == [c.name for c in conds]
+    for name in ("neg_zero|wn@1|all", "neg_zero|random@1|all"):
+        assert np.abs(margins[name] - margins["baseline"]).max() > 1e-3
+    assert out["metrics"].filter(pl.col("level") == "overall")["n_neurons"].to_list()[0] == 0
+
+    # what a cache would do: the ablated run answered from the baseline's entries
+    monkeypatch.setattr(lm_eval, "simple_evaluate", real)
+    lm, manager = make_lm(model, tokenizer, batch_size=4), task_manager(mc_task)
+    cache = str(mc_task / "responses")
+
+    def lls(**cache_kw):
+        res = real(model=lm, tasks=["local_mc"], task_manager=manager, log_samples=True, bootstrap_iters=0, **cache_kw)
+        return [r[0] for s in sorted(res["samples"]["local_mc"], key=lambda s: s["doc_id"]) for r in s["filtered_resps"]]
+
+    base = lls(use_cache=cache)
+    masks = condition_masks(model, conds[1], _selection(model))
+    with intervene(model, masks, "neg_zero"):
+        cached, fresh = lls(use_cache=cache), lls()
+    assert cached == base  # the trap
+    assert np.abs(np.array(fresh) - np.array(base)).max() > 1e-3
+
+
+@pytest.fixture(scope="module")
+def blimp_local(tmp_path_factory):
+    """~20 real BLiMP pairs of each of 3 paradigms in a tmp folder, with a task YAML per paradigm."""
+    if not all((BLIMP_DIR / f"{p}.jsonl").is_file() for p in BLIMP_PARADIGMS):
+        pytest.skip(f"no BLiMP data at {BLIMP_DIR}")
+    d = tmp_path_factory.mktemp("blimp-local")
+    pairs = {}
+    for p in BLIMP_PARADIGMS:
+        lines = (BLIMP_DIR / f"{p}.jsonl").read_text().splitlines()[:20]
+        (d / f"{p}.jsonl").write_text("\n".join(lines) + "\n")
+        (d / f"local_blimp_{p}.yaml").write_text(BLIMP_YAML.format(task=f"local_blimp_{p}", data=d / f"{p}.jsonl"))
+        pairs[p] = [json.loads(x) for x in lines]
+    return d, pairs
+
+
+def _blimp_model(folder, pairs):
+    """A byte-level BPE tokenizer of the project's kind trained on the pairs, and a tiny random GPT-NeoX."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from negdiff.tokenizer import bos_token_id, train_tokenizer
+
+    text = folder / "text.txt"
+    text.write_text("\n".join(s for ps in pairs.values() for p in ps for s in (p["sentence_good"], p["sentence_bad"])))
+    tokenizer = train_tokenizer([str(text)], folder / "tok", vocab_size=400)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(architectures.tiny_config(
+        "gpt_neox", vocab_size=len(tokenizer), hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64,
+        context=128, bos_token_id=bos_token_id(tokenizer), eos_token_id=bos_token_id(tokenizer))).eval()
+    return model, tokenizer
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("delimiter", ["", " "])
+def test_blimp_decisions_equal_lmeval_blimp_template(lm_eval, blimp_local, delimiter):
+    """(c) lm-eval's BLiMP template (empty context: each sentence after the prefix token) against the
+    project's sweep with prepend_bos (the same BOS first) on real BLiMP pairs, a byte-level BPE tokenizer
+    of the project's kind and a tiny random model. lm-eval puts its ``target_delimiter`` (default
+    ``" "``, as in its own ``blimp_*`` tasks) before every choice, so it scores ``" " + sentence``: with
+    ``target_delimiter: ""`` it equals the project's scores; with the default it equals the project's
+    scoring of the space-prefixed sentences (a different tokenisation of the first word)."""
+    from negdiff.lmeval import make_lm, run_tasks, task_manager
+
+    folder, pairs = blimp_local
+    model, tokenizer = _blimp_model(folder, pairs)
+    tasks = [f"local_blimp_{p}" for p in BLIMP_PARADIGMS]
+    for p, task in zip(BLIMP_PARADIGMS, tasks):
+        (folder / f"{task}.yaml").write_text(BLIMP_YAML.format(task=task, data=folder / f"{p}.jsonl")
+                                             + f'target_delimiter: "{delimiter}"\n')
+    result = run_tasks(make_lm(model, tokenizer, batch_size=8), tasks, manager=task_manager(folder))
+    first = sorted(result["samples"][tasks[0]], key=lambda s: s["doc_id"])[0]
+    p0 = pairs[BLIMP_PARADIGMS[0]][0]
+    assert [tuple(a) for a in first["arguments"]] == [("", delimiter + p0["sentence_good"]), ("", delimiter + p0["sentence_bad"])]
+    theirs = doc_frame("baseline", result, tasks)
+    flat = [dict(p, sentence_good=delimiter + p["sentence_good"], sentence_bad=delimiter + p["sentence_bad"])
+            for ps in pairs.values() for p in ps]
+    data = prepare_eval_data(tokenizer, suites={"blimp": flat}, ppl_text=None, surprisal_text=None, surprisal_pos=None,
+                             ppl_tokens=0, surprisal_tokens=0, window=None, stride=None, prepend_bos=True)
+    ours = evaluate_conditions(model, data, [BASELINE], None, progress=False)["pairs"]
+    assert theirs.height == ours.height == 60
+    np.testing.assert_allclose(theirs["margin"].to_numpy(), ours["margin"].to_numpy(), atol=1e-4, rtol=0)
+    assert theirs["correct"].to_list() == ours["correct"].to_list()
+    assert ours["group"].to_list() == [p for p in BLIMP_PARADIGMS for _ in range(20)]
