@@ -56,8 +56,8 @@ from negdiff.conditions import BASELINE, Condition, set_family, set_name
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CACHE_OPTIONS", "LMEVAL_SUITE", "dissociation_conditions", "doc_frame", "doc_outcomes",
-           "evaluate_lmeval", "is_task_list", "make_lm", "metric_frame", "run_tasks", "task_manager"]
+__all__ = ["CACHE_OPTIONS", "LMEVAL_SUITE", "check_tasks", "dissociation_conditions", "doc_frame", "doc_outcomes",
+           "evaluate_lmeval", "is_task_list", "make_lm", "metric_frame", "prefetch", "run_tasks", "task_manager"]
 
 LMEVAL_SUITE = "nonsyntactic"
 
@@ -96,6 +96,35 @@ def task_manager(include_path: str | Path | Sequence[str | Path] | None = None):
         if not Path(p).is_dir():
             raise FileNotFoundError(f"evaluation.lmeval.include_path: {p} is not a folder of task YAMLs")
     return TaskManager(include_path=[str(p) for p in paths])
+
+
+def check_tasks(tasks: Sequence[str], include_path=None, *, key: str = "evaluation.suites.nonsyntactic") -> None:
+    """Fail before any model is loaded when lm_eval is missing or a task name is unknown to it (lm-eval's
+    own tasks and those under ``include_path``); errors name the config ``key``."""
+    import difflib
+
+    try:
+        manager = task_manager(include_path)
+    except ImportError:
+        raise ImportError(f"{key} lists lm-eval tasks {list(tasks)}: install lm-evaluation-harness "
+                          '(pip install -e ".[lmeval]")') from None
+    known = set(manager.all_tasks)
+    unknown = [t for t in tasks if t not in known]
+    if unknown:
+        hints = {t: difflib.get_close_matches(t, sorted(known), n=3) for t in unknown}
+        raise ValueError(f"{key}: unknown lm-eval task(s) {unknown} (close names: {hints}); local task YAMLs "
+                         "go in a folder named by evaluation.lmeval.include_path")
+
+
+def prefetch(tasks: Sequence[str], include_path=None) -> dict[str, int]:
+    """Download the datasets of ``tasks`` into the Hugging Face datasets cache (``HF_DATASETS_CACHE``), on
+    a node with network access, so that jobs on offline nodes (``HF_DATASETS_OFFLINE=1``) find them;
+    returns the number of evaluation documents per task."""
+    from lm_eval.tasks import get_task_dict
+
+    check_tasks(tasks, include_path)
+    task_dict = get_task_dict(list(tasks), task_manager(include_path))
+    return {name: len(list(task.eval_docs)) for name, task in task_dict.items() if hasattr(task, "eval_docs")}
 
 
 def make_lm(model, tokenizer, *, batch_size: int = 16, add_bos_token: bool | None = None):
@@ -159,7 +188,7 @@ def doc_outcomes(sample: Mapping[str, Any], output_type: str) -> tuple[bool, flo
                      "evaluation.suites.nonsyntactic takes multiple_choice and loglikelihood tasks")
 
 
-def doc_frame(cond_name: str, result: Mapping[str, Any], tasks: Sequence[str]) -> pl.DataFrame:
+def doc_frame(cond_name: str, result: Mapping[str, Any], tasks: Sequence[str], suite: str = LMEVAL_SUITE) -> pl.DataFrame:
     """One :data:`negdiff.sweep.PAIRS_SCHEMA` row per document of ``tasks`` (in that order, documents by
     ``doc_id``) of one ``run_tasks`` result."""
     from negdiff.sweep import PAIRS_SCHEMA
@@ -174,21 +203,21 @@ def doc_frame(cond_name: str, result: Mapping[str, Any], tasks: Sequence[str]) -
             margin.append(m)
     n = len(groups)
     return pl.DataFrame({
-        "condition": [cond_name] * n, "suite": [LMEVAL_SUITE] * n, "pair": np.arange(n, dtype=np.int64),
+        "condition": [cond_name] * n, "suite": [suite] * n, "pair": np.arange(n, dtype=np.int64),
         "group": groups, "correct": correct, "margin": margin,
     }, schema=PAIRS_SCHEMA)
 
 
-def metric_frame(cond: Condition, n_neurons: int, docs: pl.DataFrame) -> pl.DataFrame:
+def metric_frame(cond: Condition, n_neurons: int, docs: pl.DataFrame, suite: str = LMEVAL_SUITE) -> pl.DataFrame:
     """:data:`negdiff.sweep.METRICS_SCHEMA` rows of one condition's documents: accuracy and mean margin
     over all of them (``overall``) and per task (``paradigm``)."""
     from negdiff.sweep import METRICS_SCHEMA
 
     per_task = docs.group_by("group", maintain_order=True).agg(
         pl.len().alias("n"), pl.col("correct").cast(pl.Float64).mean().alias("value"), pl.col("margin").mean())
-    rows = [(LMEVAL_SUITE, "overall", "all", docs.height, float(docs["correct"].cast(pl.Float64).mean()),
+    rows = [(suite, "overall", "all", docs.height, float(docs["correct"].cast(pl.Float64).mean()),
              float(docs["margin"].mean()))]
-    rows += [(LMEVAL_SUITE, "paradigm", g, int(n), float(v), float(m)) for g, n, v, m in per_task.iter_rows()]
+    rows += [(suite, "paradigm", g, int(n), float(v), float(m)) for g, n, v, m in per_task.iter_rows()]
     head = (cond.name, cond.intervention, cond.set, cond.scope, int(n_neurons))
     return pl.DataFrame([head + r for r in rows], schema=METRICS_SCHEMA, orient="row")
 
@@ -196,7 +225,8 @@ def metric_frame(cond: Condition, n_neurons: int, docs: pl.DataFrame) -> pl.Data
 def evaluate_lmeval(model, tokenizer, conditions: Sequence[Condition], selection: pl.DataFrame | None,
                     tasks: Sequence[str], *, batch_size: int = 16, include_path=None,
                     limit: int | float | None = None, num_fewshot: int | None = None,
-                    add_bos_token: bool | None = None, empty_sets: Iterable[str] = ()) -> dict[str, pl.DataFrame]:
+                    add_bos_token: bool | None = None, empty_sets: Iterable[str] = (),
+                    suite: str = LMEVAL_SUITE) -> dict[str, pl.DataFrame]:
     """``{"metrics", "pairs"}``: lm-eval's ``tasks`` under every condition of ``conditions`` (pass
     :func:`dissociation_conditions`' pick), each run with the condition's masks
     (:func:`negdiff.sweep.condition_masks`) applied through :func:`negdiff.interventions.intervene`.
@@ -220,7 +250,20 @@ def evaluate_lmeval(model, tokenizer, conditions: Sequence[Condition], selection
                 result = run_tasks(lm, tasks, manager=manager, limit=limit, num_fewshot=num_fewshot)
         else:
             result = run_tasks(lm, tasks, manager=manager, limit=limit, num_fewshot=num_fewshot)
-        docs = doc_frame(cond.name, result, tasks)
+        docs = doc_frame(cond.name, result, tasks, suite)
         pairs.append(docs)
-        metrics.append(metric_frame(cond, n_neurons, docs))
+        metrics.append(metric_frame(cond, n_neurons, docs, suite))
     return {"metrics": pl.concat(metrics, how="vertical"), "pairs": pl.concat(pairs, how="vertical")}
+
+
+if __name__ == "__main__":  # python -m negdiff.lmeval CONFIG.yaml: stage the datasets of its task list
+    import sys
+
+    import yaml
+
+    cfg = yaml.safe_load(open(sys.argv[1]))["evaluation"]
+    tasks = cfg["suites"]["nonsyntactic"]
+    if not is_task_list(tasks):
+        sys.exit(f"{sys.argv[1]}: evaluation.suites.nonsyntactic is {tasks!r}, not a list of lm-eval tasks")
+    print(prefetch(tasks, (cfg.get("lmeval") or {}).get("include_path")))
+

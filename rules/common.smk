@@ -61,7 +61,7 @@ def subsection(name, keys):
 
 # evaluation keys that decide the conditions, and those the pair / text evaluation jobs depend on
 CONDITION_KEYS = ["operations", "layer_group_size", "layerwise_controls"]
-PAIR_KEYS = ["suites", "pairs_per_paradigm", "pairs_seed", "prepend_bos", "batch_size"]
+PAIR_KEYS = ["suites", "pairs_per_paradigm", "pairs_seed", "prepend_bos", "batch_size", "lmeval"]
 TEXT_KEYS = ["ppl_split", "ppl_tokens", "surprisal_split", "surprisal_tokens", "cohort_wd_tokens", "window",
              "stride", "prepend_bos", "batch_size", "spacy_model"]
 
@@ -225,6 +225,9 @@ def suite_path(name):
     """Input of a benchmark suite: the generated suite, or a local folder when it exists. Hub suites
     ("hf:...") and missing folders are left to the job, which loads or reports them before any compute."""
     where = EVALUATION["suites"][name]
+    if isinstance(where, list):  # lm-eval task names (negdiff/lmeval.py): the local task YAMLs, if any
+        folders = EVALUATION["lmeval"]["include_path"] or []
+        return [p for p in ([folders] if isinstance(folders, str) else folders) if Path(p).exists()]
     if where == "builtin":
         return [f"results/corpus/{name}"]
     if where == "english":  # generated inside the job from negdiff/facts.py (fingerprinted code)

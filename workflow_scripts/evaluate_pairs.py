@@ -1,8 +1,11 @@
-# evaluate_pairs: every condition of one (model, checkpoint) on the minimal-pair suites, one model load.
+# evaluate_pairs: every condition of one (model, checkpoint) on the minimal-pair suites, one model load;
+# a suite given as a list of lm-eval task names (negdiff/lmeval.py) is scored per document at the cohort
+# checkpoint under the dissociation conditions, its rows appended to the same tables.
 import json
 
 import polars as pl
 
+from negdiff import lmeval
 from negdiff.io import write_parquet
 from negdiff.models import load_model
 from negdiff.runtime import job
@@ -13,22 +16,34 @@ from negdiff.sweep import evaluate_conditions, prepare_eval_data, with_run_keys
 with job(snakemake) as log:
     p = snakemake.params
     cfg = p.evaluation
-    # suites first: a missing or malformed suite fails before the model is loaded
+    lm_cfg = cfg["lmeval"]
+    task_suites = {name: cfg["suites"][name] for name in SUITES if lmeval.is_task_list(cfg["suites"][name])}
+    # suites first: a missing or malformed suite (or an unknown lm-eval task) fails before the model is loaded
     suites = {
         name: sample_pairs(load_suite(cfg["suites"][name], builtin_dir=(snakemake.input.get(name) or [None])[0]),
                            cfg["pairs_per_paradigm"][name], seed=cfg["pairs_seed"])
-        for name in SUITES
+        for name in SUITES if name not in task_suites
     }
-    log.info("pairs: %s", {k: len(v) for k, v in suites.items()})
+    for name, tasks in task_suites.items():
+        lmeval.check_tasks(tasks, lm_cfg["include_path"], key=f"evaluation.suites.{name}")
+    log.info("pairs: %s; lm-eval tasks: %s", {k: len(v) for k, v in suites.items()}, task_suites)
     model, tokenizer = load_model(**p.load, device=p.device)
     conditions, _, _ = model_conditions(model, p.selection, cfg, cohort=p.cohort)  # logs what it leaves out
     data = prepare_eval_data(tokenizer, suites=suites, ppl_text=None, surprisal_text=None, surprisal_pos=None,
                              ppl_tokens=0, surprisal_tokens=0, window=None, stride=None,
                              prepend_bos=cfg["prepend_bos"])
     selection = pl.read_parquet(snakemake.input.selection)
-    record = json.loads(open(snakemake.input.record).read())
-    tables = evaluate_conditions(model, data, conditions, selection, batch_size=cfg["batch_size"],
-                                 empty_sets=empty_sets(record))
+    empty = empty_sets(json.loads(open(snakemake.input.record).read()))
+    tables = evaluate_conditions(model, data, conditions, selection, batch_size=cfg["batch_size"], empty_sets=empty)
+    if task_suites and p.cohort:  # the dissociation is read at the cohort checkpoint, where ppl_matched runs
+        picked = lmeval.dissociation_conditions(conditions, p.selection["main_percent"])
+        log.info("lm-eval conditions: %s", [c.name for c in picked])
+        for name, tasks in task_suites.items():
+            extra = lmeval.evaluate_lmeval(
+                model, tokenizer, picked, selection, tasks, batch_size=lm_cfg["batch_size"],
+                include_path=lm_cfg["include_path"], limit=lm_cfg["limit"], num_fewshot=lm_cfg["num_fewshot"],
+                add_bos_token=lm_cfg["add_bos_token"], empty_sets=empty, suite=name)
+            tables = {k: pl.concat([tables[k], extra[k]], how="vertical") for k in ("metrics", "pairs")}
     for name in ("metrics", "pairs"):
         write_parquet(snakemake.output[name],
                       with_run_keys(tables[name], snakemake.wildcards.model, snakemake.wildcards.checkpoint))
