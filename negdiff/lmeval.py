@@ -44,6 +44,7 @@ tokenizer's own special-token behaviour (``add_bos_token=None``, lm-eval's defau
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from pathlib import Path
@@ -56,8 +57,9 @@ from negdiff.conditions import BASELINE, Condition, set_family, set_name
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CACHE_OPTIONS", "LMEVAL_SUITE", "check_tasks", "dissociation_conditions", "doc_frame", "doc_outcomes",
-           "evaluate_lmeval", "is_task_list", "make_lm", "metric_frame", "prefetch", "run_tasks", "task_manager"]
+__all__ = ["CACHE_OPTIONS", "LMEVAL_SUITE", "check_tasks", "config_tables", "dissociation_conditions", "doc_frame", "doc_outcomes",
+           "evaluate_lmeval", "is_task_list", "make_lm", "metric_frame", "prefetch", "run_tasks", "task_manager",
+           "task_suites"]
 
 LMEVAL_SUITE = "nonsyntactic"
 
@@ -86,16 +88,23 @@ def dissociation_conditions(conditions: Iterable[Condition], main_percent: float
 
 def task_manager(include_path: str | Path | Sequence[str | Path] | None = None):
     """An ``lm_eval.tasks.TaskManager`` knowing lm-eval's own tasks and the task YAMLs under
-    ``include_path`` (``evaluation.lmeval.include_path``: a folder or list of folders)."""
-    from lm_eval.tasks import TaskManager
-
+    ``include_path`` (``evaluation.lmeval.include_path``: a folder or list of folders). Indexing lm-eval's
+    ~15k task YAMLs takes seconds, so one manager per ``include_path`` is kept for the process (a task
+    YAML is read again whenever its task is built)."""
     if include_path is None:
-        return TaskManager()
+        return _manager(())
     paths = [include_path] if isinstance(include_path, (str, Path)) else list(include_path)
     for p in paths:
         if not Path(p).is_dir():
             raise FileNotFoundError(f"evaluation.lmeval.include_path: {p} is not a folder of task YAMLs")
-    return TaskManager(include_path=[str(p) for p in paths])
+    return _manager(tuple(str(Path(p).resolve()) for p in paths))
+
+
+@functools.lru_cache(maxsize=8)
+def _manager(paths: tuple[str, ...]):
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=list(paths)) if paths else TaskManager()
 
 
 def check_tasks(tasks: Sequence[str], include_path=None, *, key: str = "evaluation.suites.nonsyntactic") -> None:
@@ -255,6 +264,31 @@ def evaluate_lmeval(model, tokenizer, conditions: Sequence[Condition], selection
         metrics.append(metric_frame(cond, n_neurons, docs, suite))
     return {"metrics": pl.concat(metrics, how="vertical"), "pairs": pl.concat(pairs, how="vertical")}
 
+
+
+def task_suites(evaluation: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``{suite: task names}`` of the suites of ``evaluation.suites`` given as lm-eval task lists."""
+    return {name: list(v) for name, v in evaluation["suites"].items() if is_task_list(v)}
+
+
+def config_tables(model, tokenizer, conditions: Sequence[Condition], selection: pl.DataFrame | None,
+                  evaluation: Mapping[str, Any], main_percent: float, *,
+                  empty_sets: Iterable[str] = ()) -> dict[str, pl.DataFrame] | None:
+    """What an evaluation job adds for its config: every task-list suite of ``evaluation.suites``
+    (:func:`task_suites`) under the :func:`dissociation_conditions` of ``conditions``, run with the
+    ``evaluation.lmeval`` settings; ``{"metrics", "pairs"}``, or None without a task-list suite."""
+    suites = task_suites(evaluation)
+    if not suites:
+        return None
+    settings = evaluation.get("lmeval") or {}
+    picked = dissociation_conditions(conditions, main_percent)
+    log.info("lm-eval conditions: %s", [c.name for c in picked])
+    out = [evaluate_lmeval(model, tokenizer, picked, selection, tasks, batch_size=settings.get("batch_size", 16),
+                           include_path=settings.get("include_path"), limit=settings.get("limit"),
+                           num_fewshot=settings.get("num_fewshot"), add_bos_token=settings.get("add_bos_token"),
+                           empty_sets=empty_sets, suite=name)
+           for name, tasks in suites.items()]
+    return {k: pl.concat([t[k] for t in out], how="vertical") for k in ("metrics", "pairs")}
 
 if __name__ == "__main__":  # python -m negdiff.lmeval CONFIG.yaml: stage the datasets of its task list
     import sys

@@ -286,3 +286,42 @@ def test_blimp_decisions_equal_lmeval_blimp_template(lm_eval, blimp_local, delim
     np.testing.assert_allclose(theirs["margin"].to_numpy(), ours["margin"].to_numpy(), atol=1e-4, rtol=0)
     assert theirs["correct"].to_list() == ours["correct"].to_list()
     assert ours["group"].to_list() == [p for p in BLIMP_PARADIGMS for _ in range(20)]
+
+
+def test_config_tables_run_the_task_list_under_the_dissociation_conditions(lm_eval, tiny, mc_task):
+    """The evaluation job's entry point: a task-list nonsyntactic suite with the evaluation.lmeval
+    settings (include_path, limit) under baseline, wn, ppl_matched and each random seed only."""
+    from negdiff.lmeval import config_tables
+
+    model, tokenizer = tiny
+    n_layers = models.n_layers(model)
+    selection_cfg = {"percents": [1], "main_percent": 1, "random_seeds": 2, "ppl_matched": {"enabled": True}}
+    conds = final_conditions(selection_cfg, {"layer_group_size": 1, "operations": ["neg_zero", "full"],
+                                             "layerwise_controls": False}, n_layers)
+    sel = _selection(model)
+    sel = pl.concat([sel, sel.filter(pl.col("set") == "random@1").with_columns(pl.lit("random@1#1").alias("set"))])
+    evaluation = {"suites": {"blimp": "builtin", "tse": "builtin", "nonsyntactic": ["local_mc"]},
+                  "lmeval": {"include_path": str(mc_task), "batch_size": 4, "limit": 5, "num_fewshot": None,
+                             "add_bos_token": None}}
+    out = config_tables(model, tokenizer, conds, sel, evaluation, 1, empty_sets=["ppl_matched@1"])
+    names = ["baseline", "neg_zero|wn@1|all", "neg_zero|random@1|all", "neg_zero|random@1#1|all",
+             "neg_zero|ppl_matched@1|all"]
+    assert out["pairs"]["condition"].unique(maintain_order=True).to_list() == names
+    assert out["pairs"].group_by("condition").len()["len"].to_list() == [5] * 5
+    overall = out["metrics"].filter(pl.col("level") == "overall")
+    assert overall["suite"].to_list() == [LMEVAL_SUITE] * 5
+    assert dict(zip(overall["condition"], overall["n_neurons"]))["neg_zero|ppl_matched@1|all"] == 0  # an empty set
+    base = out["pairs"].filter(pl.col("condition") == "baseline")["margin"]
+    matched = out["pairs"].filter(pl.col("condition") == "neg_zero|ppl_matched@1|all")["margin"]
+    assert base.to_list() == matched.to_list()
+    assert config_tables(model, tokenizer, conds, sel, {"suites": {"nonsyntactic": "builtin"}}, 1) is None
+
+
+def test_check_tasks_names_the_config_key(lm_eval, mc_task):
+    from negdiff.lmeval import check_tasks
+
+    check_tasks(["local_mc", "arc_easy"], mc_task)
+    with pytest.raises(ValueError, match=r"evaluation.suites.nonsyntactic: unknown lm-eval task\(s\) \['arc_eesy'\]"):
+        check_tasks(["arc_eesy"], mc_task)
+    with pytest.raises(FileNotFoundError, match="evaluation.lmeval.include_path"):
+        check_tasks(["arc_easy"], mc_task / "absent")

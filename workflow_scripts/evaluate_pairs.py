@@ -16,8 +16,7 @@ from negdiff.sweep import evaluate_conditions, prepare_eval_data, with_run_keys
 with job(snakemake) as log:
     p = snakemake.params
     cfg = p.evaluation
-    lm_cfg = cfg["lmeval"]
-    task_suites = {name: cfg["suites"][name] for name in SUITES if lmeval.is_task_list(cfg["suites"][name])}
+    task_suites = lmeval.task_suites(cfg)  # lm-eval task lists, scored by negdiff/lmeval.py
     # suites first: a missing or malformed suite (or an unknown lm-eval task) fails before the model is loaded
     suites = {
         name: sample_pairs(load_suite(cfg["suites"][name], builtin_dir=(snakemake.input.get(name) or [None])[0]),
@@ -25,7 +24,7 @@ with job(snakemake) as log:
         for name in SUITES if name not in task_suites
     }
     for name, tasks in task_suites.items():
-        lmeval.check_tasks(tasks, lm_cfg["include_path"], key=f"evaluation.suites.{name}")
+        lmeval.check_tasks(tasks, cfg["lmeval"]["include_path"], key=f"evaluation.suites.{name}")
     log.info("pairs: %s; lm-eval tasks: %s", {k: len(v) for k, v in suites.items()}, task_suites)
     model, tokenizer = load_model(**p.load, device=p.device)
     conditions, _, _ = model_conditions(model, p.selection, cfg, cohort=p.cohort)  # logs what it leaves out
@@ -35,14 +34,10 @@ with job(snakemake) as log:
     selection = pl.read_parquet(snakemake.input.selection)
     empty = empty_sets(json.loads(open(snakemake.input.record).read()))
     tables = evaluate_conditions(model, data, conditions, selection, batch_size=cfg["batch_size"], empty_sets=empty)
-    if task_suites and p.cohort:  # the dissociation is read at the cohort checkpoint, where ppl_matched runs
-        picked = lmeval.dissociation_conditions(conditions, p.selection["main_percent"])
-        log.info("lm-eval conditions: %s", [c.name for c in picked])
-        for name, tasks in task_suites.items():
-            extra = lmeval.evaluate_lmeval(
-                model, tokenizer, picked, selection, tasks, batch_size=lm_cfg["batch_size"],
-                include_path=lm_cfg["include_path"], limit=lm_cfg["limit"], num_fewshot=lm_cfg["num_fewshot"],
-                add_bos_token=lm_cfg["add_bos_token"], empty_sets=empty, suite=name)
+    if p.cohort:  # the dissociation is read at the cohort checkpoint, the one where ppl_matched runs
+        extra = lmeval.config_tables(model, tokenizer, conditions, selection, cfg, p.selection["main_percent"],
+                                     empty_sets=empty)
+        if extra is not None:
             tables = {k: pl.concat([tables[k], extra[k]], how="vertical") for k in ("metrics", "pairs")}
     for name in ("metrics", "pairs"):
         write_parquet(snakemake.output[name],
