@@ -10,10 +10,11 @@ syntax (BLiMP) against how much they hurt benchmarks that are not about syntax. 
 condition's masks applied by :func:`negdiff.interventions.intervene` (the hooks of
 :mod:`negdiff.hooks`) for the whole evaluation.
 
-**The response cache is never on.** lm-eval's caches key on the request alone (context and
-continuation strings; ``use_cache``'s sqlite file) or on the task (``cache_requests``), not on the state of
-the model, so a cached run would hand every ablated condition the baseline's log-likelihoods. This
-module never passes ``use_cache``, ``cache_requests`` or the cache rewrite/delete options, and
+**The response cache is never on.** lm-eval's response cache (``use_cache``: a sqlite file of answers)
+keys on the request alone (the context and continuation strings), not on the state of the model, so
+with it every ablated condition would get the baseline's log-likelihoods (tests/test_lmeval.py shows
+it happening). This module never passes ``use_cache``, nor ``cache_requests`` and its rewrite/delete
+options (a cache of the built requests: harmless to the answers, but files outside the job), and
 :func:`run_tasks` refuses to run if the installed lm-eval's defaults for them are not off.
 
 Rows (:data:`negdiff.sweep.PAIRS_SCHEMA`): ``suite`` = ``"nonsyntactic"``, ``group`` = the task name
@@ -35,11 +36,15 @@ read the suite like any other.
 
 Prefix token: lm-eval conditions an empty context (BLiMP's ``doc_to_text: ""``) on
 ``prefix_token_id``; it is set to :func:`negdiff.tokenizer.bos_token_id` (BOS, else EOS), the token the
-project's ``prepend_bos`` puts before a sentence, so lm-eval's ``blimp_*`` tasks score exactly
-``negdiff.logprobs.sentence_logprobs(..., prepend_bos=True)``. A non-empty context is tokenised with the
+project's ``prepend_bos`` puts before a sentence. A multiple-choice continuation is the task's
+``target_delimiter`` (default ``" "``) plus the choice, so lm-eval's own ``blimp_*`` tasks score
+``" " + sentence`` after the BOS: with a byte-level tokenizer the first word is another token than in
+the project's BLiMP suite, and a few pair decisions differ; with ``target_delimiter: ""`` a local copy
+of the template scores exactly what :func:`negdiff.sweep.evaluate_conditions` does with
+``prepend_bos`` (both checked in tests/test_lmeval.py). A non-empty context is tokenised with the
 tokenizer's own special-token behaviour (``add_bos_token=None``, lm-eval's default: no BOS with a GPT-2
 / Pythia style byte-level tokenizer, BOS where the tokenizer's template adds one) unless
-``add_bos_token`` is given.
+``add_bos_token`` (``evaluation.lmeval.add_bos_token``) is given.
 """
 
 from __future__ import annotations
@@ -57,8 +62,8 @@ from negdiff.conditions import BASELINE, Condition, set_family, set_name
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CACHE_OPTIONS", "LMEVAL_SUITE", "check_tasks", "config_tables", "dissociation_conditions", "doc_frame", "doc_outcomes",
-           "evaluate_lmeval", "is_task_list", "make_lm", "metric_frame", "prefetch", "run_tasks", "task_manager",
+__all__ = ["CACHE_OPTIONS", "LMEVAL_SUITE", "check_tasks", "config_tables", "dissociation_conditions", "doc_frame",
+           "doc_outcomes", "evaluate_lmeval", "is_task_list", "make_lm", "metric_frame", "prefetch", "run_tasks", "task_manager",
            "task_suites"]
 
 LMEVAL_SUITE = "nonsyntactic"

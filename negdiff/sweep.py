@@ -360,11 +360,8 @@ def _condition_masks(model, cond: Condition, selection: pl.DataFrame | None,
     )
 
 
-def condition_masks(model, cond: Condition, selection: pl.DataFrame | None,
-                    empty_sets: Iterable[str] = ()) -> dict[int, np.ndarray]:
-    """The bool masks ``{layer: [n_neurons]}`` a condition applies, as :func:`evaluate_conditions` does:
-    the rows of ``selection`` whose ``set`` is ``cond.set``, restricted to ``cond.layers`` (``{}`` for
-    the baseline and for a set of ``empty_sets``). Errors name the condition."""
+def condition_masks(model, cond: Condition, selection: pl.DataFrame | None, empty_sets: Iterable[str] = ()):
+    """``{layer: bool [n_neurons]}`` of a condition as :func:`evaluate_conditions` applies it ({} for none)."""
     return _condition_masks(model, cond, selection, frozenset(empty_sets))
 
 
