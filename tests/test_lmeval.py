@@ -11,6 +11,7 @@ Without lm_eval installed (``pip install -e ".[lmeval]"``) the lm-eval tests ski
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -325,3 +326,68 @@ def test_check_tasks_names_the_config_key(lm_eval, mc_task):
         check_tasks(["arc_eesy"], mc_task)
     with pytest.raises(FileNotFoundError, match="evaluation.lmeval.include_path"):
         check_tasks(["arc_easy"], mc_task / "absent")
+
+
+class _Named(dict):
+    """A dict that also reads as attributes, like the snakemake object's input / output / params."""
+
+    __getattr__ = dict.__getitem__
+
+
+def test_evaluate_pairs_script_appends_lmeval_rows(lm_eval, tiny_hf_model, mc_task, tmp_path, monkeypatch):
+    """workflow_scripts/evaluate_pairs.py with nonsyntactic as a task list: the minimal-pair suites under
+    every condition, the lm-eval task under the dissociation conditions, in one pairs table the claims
+    read (PairData) and one metrics table the dissociation table reads."""
+    import runpy
+
+    from negdiff.claim_tables import dissociation_table
+
+    model_dir = tiny_hf_model("llama")
+    loaded, _ = models.load_model(model_dir)
+    n = models.n_neurons(loaded)
+    sets = {"wn@1": range(0, n, 3), "random@1": range(1, n, 3), "ppl_matched@1": range(2, n, 5)}
+    pl.DataFrame([{"set": s, "layer": layer, "neuron": k} for s, ks in sets.items() for layer in (0, 1) for k in ks],
+                 schema={"set": pl.String, "layer": pl.Int64, "neuron": pl.Int64}).write_parquet(tmp_path / "sel.parquet")
+    (tmp_path / "sel.json").write_text(json.dumps({"sets": {s: {"n_neurons": 2 * len(ks)} for s, ks in sets.items()}}))
+    pairs_file = tmp_path / "pairs.jsonl"
+    pairs_file.write_text("".join(json.dumps({"sentence_good": g, "sentence_bad": b, "UID": u, "template": u}) + "\n"
+                                  for g, b, u in [("the cat sat .", "cat the sat .", "u1"), ("the dog ran .", "dog ran the .", "u2")]))
+    evaluation = {"operations": ["neg_zero"], "layer_group_size": 1, "layerwise_controls": False,
+                  "suites": {"blimp": str(pairs_file), "tse": str(pairs_file), "nonsyntactic": ["local_mc"]},
+                  "pairs_per_paradigm": {"blimp": "all", "tse": "all", "nonsyntactic": "all"}, "pairs_seed": 0,
+                  "prepend_bos": True, "batch_size": 8,
+                  "lmeval": {"include_path": str(mc_task), "batch_size": 4, "limit": None, "num_fewshot": None,
+                             "add_bos_token": None}}
+    fake = _Named(
+        rule="evaluate_pairs", threads=1, log=[str(tmp_path / "job.log")], resources=None,
+        wildcards=_Named(model="m", checkpoint="final"),
+        input=_Named(selection=str(tmp_path / "sel.parquet"), record=str(tmp_path / "sel.json")),
+        output=_Named(metrics=str(tmp_path / "metrics.parquet"), pairs=str(tmp_path / "pairs.parquet")),
+        params=_Named(evaluation=evaluation, cohort=True, device="cpu",
+                      selection={"percents": [1], "main_percent": 1, "random_seeds": 1, "ppl_matched": {"enabled": True}},
+                      load={"path": str(model_dir), "revision": None, "dtype": "float32", "device_map": None,
+                            "trust_remote_code": False}))
+    import torch
+
+    threads = torch.get_num_threads()
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "POLARS_MAX_THREADS"):
+        monkeypatch.setenv(var, os.environ.get(var, str(threads)))  # the job only sets what is unset
+    try:
+        runpy.run_path(str(Path(__file__).resolve().parents[1] / "workflow_scripts" / "evaluate_pairs.py"),
+                       init_globals={"snakemake": fake})
+    except Exception:
+        print((tmp_path / "job.log").read_text())
+        raise
+    finally:
+        torch.set_num_threads(threads)  # the job caps torch at its threads
+    pairs = pl.read_parquet(tmp_path / "pairs.parquet")
+    per_suite = {s: sorted(set(g["condition"])) for (s,), g in pairs.group_by(["suite"])}
+    assert per_suite[LMEVAL_SUITE] == sorted(["baseline", "neg_zero|wn@1|all", "neg_zero|random@1|all",
+                                              "neg_zero|ppl_matched@1|all"])
+    assert "neg_zero|wn@1|single:0" in per_suite["blimp"] and len(per_suite["blimp"]) > len(per_suite[LMEVAL_SUITE])
+    assert pairs.filter(pl.col("suite") == LMEVAL_SUITE).group_by("condition").len()["len"].to_list() == [len(MC_DOCS)] * 4
+    data = PairData.from_table(pairs, "m")
+    assert data.has(LMEVAL_SUITE, "final", "neg_zero|ppl_matched@1|all") and data.n_pairs(LMEVAL_SUITE) == len(MC_DOCS)
+    table = dissociation_table(pl.read_parquet(tmp_path / "metrics.parquet"), main_percent=1)
+    assert set(table["method"]) >= {"wn", "ppl_matched"} and table["nonsyn_drop"].null_count() == 0
+    assert table["n_nonsyn"].to_list() == [len(MC_DOCS)] * table.height
