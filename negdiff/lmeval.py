@@ -143,13 +143,15 @@ def prefetch(tasks: Sequence[str], include_path=None) -> dict[str, int]:
 
 def make_lm(model, tokenizer, *, batch_size: int = 16, add_bos_token: bool | None = None):
     """lm-eval's ``HFLM`` around the already loaded ``model`` (a ``PreTrainedModel``, on its own device)
-    and its tokenizer; empty contexts are conditioned on the project's BOS (module docstring)."""
+    and its tokenizer; empty contexts are conditioned on the project's BOS (module docstring), and the
+    log-softmax runs in float32 also for a bfloat16 model (the project's own scoring is float64), so
+    that near ties are not decided by bfloat16 rounding."""
     from lm_eval.models.huggingface import HFLM
 
     from negdiff.tokenizer import bos_token_id
 
     return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=int(batch_size), add_bos_token=add_bos_token,
-                prefix_token_id=bos_token_id(tokenizer))
+                prefix_token_id=bos_token_id(tokenizer), softmax_dtype="float32")
 
 
 def _check_cache_defaults(fn) -> None:
@@ -245,7 +247,9 @@ def evaluate_lmeval(model, tokenizer, conditions: Sequence[Condition], selection
     :func:`dissociation_conditions`' pick), each run with the condition's masks
     (:func:`negdiff.sweep.condition_masks`) applied through :func:`negdiff.interventions.intervene`.
     ``limit`` caps the documents per task (lm-eval's first ``limit``), ``num_fewshot`` overrides the
-    tasks' own; the model is left as it was (hooks removed) also when a task fails."""
+    tasks' own; the model is left as it was (hooks removed) also when a task fails. Each run reseeds
+    Python's, NumPy's and torch's global generators (lm-eval's defaults), so run it after anything
+    seeded."""
     from negdiff.interventions import intervene
     from negdiff.sweep import condition_masks
 

@@ -318,10 +318,11 @@ def test_config_tables_run_the_task_list_under_the_dissociation_conditions(lm_ev
     assert config_tables(model, tokenizer, conds, sel, {"suites": {"nonsyntactic": "builtin"}}, 1) is None
 
 
-def test_check_tasks_names_the_config_key(lm_eval, mc_task):
-    from negdiff.lmeval import check_tasks
+def test_check_tasks_names_the_config_key_and_prefetch_counts_documents(lm_eval, mc_task):
+    from negdiff.lmeval import check_tasks, prefetch
 
     check_tasks(["local_mc", "arc_easy"], mc_task)
+    assert prefetch(["local_mc"], mc_task) == {"local_mc": len(MC_DOCS)}
     with pytest.raises(ValueError, match=r"evaluation.suites.nonsyntactic: unknown lm-eval task\(s\) \['arc_eesy'\]"):
         check_tasks(["arc_eesy"], mc_task)
     with pytest.raises(FileNotFoundError, match="evaluation.lmeval.include_path"):
