@@ -134,10 +134,14 @@ def prefetch(tasks: Sequence[str], include_path=None) -> dict[str, int]:
     """Download the datasets of ``tasks`` into the Hugging Face datasets cache (``HF_DATASETS_CACHE``), on
     a node with network access, so that jobs on offline nodes (``HF_DATASETS_OFFLINE=1``) find them;
     returns the number of evaluation documents per task."""
-    from lm_eval.tasks import get_task_dict
-
     check_tasks(tasks, include_path)
-    task_dict = get_task_dict(list(tasks), task_manager(include_path))
+    manager = task_manager(include_path)
+    if hasattr(manager, "load"):  # lm-eval >= 0.4.11 (get_task_dict deprecated)
+        task_dict = manager.load(list(tasks))["tasks"]
+    else:
+        from lm_eval.tasks import get_task_dict
+
+        task_dict = get_task_dict(list(tasks), manager)
     return {name: len(list(task.eval_docs)) for name, task in task_dict.items() if hasattr(task, "eval_docs")}
 
 
@@ -171,7 +175,7 @@ def run_tasks(lm, tasks: Sequence[str], *, manager=None, limit: int | float | No
 
     _check_cache_defaults(lm_eval.simple_evaluate)
     out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, log_samples=True,
-                                  limit=limit, num_fewshot=num_fewshot, bootstrap_iters=0, verbosity="ERROR")
+                                  limit=limit, num_fewshot=num_fewshot, bootstrap_iters=0)
     if out is None:  # only on a non-zero rank of a distributed run
         raise RuntimeError("lm_eval.simple_evaluate returned nothing (a distributed run's other rank?)")
     missing = [t for t in tasks if t not in out.get("samples", {})]
