@@ -49,6 +49,7 @@ tokenizer's own special-token behaviour (``add_bos_token=None``, lm-eval's defau
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -258,25 +259,26 @@ def evaluate_lmeval(model, tokenizer, conditions: Sequence[Condition], selection
     from negdiff.sweep import condition_masks
 
     if not tasks:
-        raise ValueError("evaluation.suites.nonsyntactic: an empty list of lm-eval tasks")
+        raise ValueError(f"evaluation.suites.{suite}: an empty list of lm-eval tasks")
     masks = [condition_masks(model, c, selection, empty_sets) for c in conditions]  # fail before any run
     lm = make_lm(model, tokenizer, batch_size=batch_size, add_bos_token=add_bos_token)
     manager = task_manager(include_path)
     pairs, metrics = [], []
-    for cond, cmask in zip(conditions, masks):
-        cmask = {layer: m for layer, m in cmask.items() if m.any()}
-        n_neurons = int(sum(int(m.sum()) for m in cmask.values()))
-        log.info("lm-eval %s under %s (%d neurons)", list(tasks), cond.name, n_neurons)
-        if cmask:
-            with intervene(model, cmask, cond.intervention):
+    was_training = model.training
+    model.eval()  # HFLM leaves a model it was handed as it is
+    try:
+        for cond, cmask in zip(conditions, masks):
+            cmask = {layer: m for layer, m in cmask.items() if m.any()}
+            n_neurons = int(sum(int(m.sum()) for m in cmask.values()))
+            log.info("lm-eval %s under %s (%d neurons)", list(tasks), cond.name, n_neurons)
+            with intervene(model, cmask, cond.intervention) if cmask else contextlib.nullcontext():
                 result = run_tasks(lm, tasks, manager=manager, limit=limit, num_fewshot=num_fewshot)
-        else:
-            result = run_tasks(lm, tasks, manager=manager, limit=limit, num_fewshot=num_fewshot)
-        docs = doc_frame(cond.name, result, tasks, suite)
-        pairs.append(docs)
-        metrics.append(metric_frame(cond, n_neurons, docs, suite))
+            docs = doc_frame(cond.name, result, tasks, suite)
+            pairs.append(docs)
+            metrics.append(metric_frame(cond, n_neurons, docs, suite))
+    finally:
+        model.train(was_training)
     return {"metrics": pl.concat(metrics, how="vertical"), "pairs": pl.concat(pairs, how="vertical")}
-
 
 
 def task_suites(evaluation: Mapping[str, Any]) -> dict[str, list[str]]:
