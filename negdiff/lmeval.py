@@ -291,12 +291,16 @@ def config_tables(model, tokenizer, conditions: Sequence[Condition], selection: 
                   empty_sets: Iterable[str] = ()) -> dict[str, pl.DataFrame] | None:
     """What an evaluation job adds for its config: every task-list suite of ``evaluation.suites``
     (:func:`task_suites`) under the :func:`dissociation_conditions` of ``conditions``, run with the
-    ``evaluation.lmeval`` settings; ``{"metrics", "pairs"}``, or None without a task-list suite."""
+    ``evaluation.lmeval`` settings; ``{"metrics", "pairs"}``, or None without a task-list suite or
+    without a condition to compare with the baseline (where neg_zero is the identity)."""
     suites = task_suites(evaluation)
     if not suites:
         return None
     settings = evaluation.get("lmeval") or {}
     picked = dissociation_conditions(conditions, main_percent)
+    if all(c.name == BASELINE.name for c in picked):  # e.g. neg_zero is the identity (ReLU): no dissociation
+        log.info("lm-eval suites %s skipped: no dissociation condition among %d", sorted(suites), len(conditions))
+        return None
     log.info("lm-eval conditions: %s", [c.name for c in picked])
     out = [evaluate_lmeval(model, tokenizer, picked, selection, tasks, batch_size=settings.get("batch_size", 16),
                            include_path=settings.get("include_path"), limit=settings.get("limit"),

@@ -316,6 +316,8 @@ def test_config_tables_run_the_task_list_under_the_dissociation_conditions(lm_ev
     matched = out["pairs"].filter(pl.col("condition") == "neg_zero|ppl_matched@1|all")["margin"]
     assert base.to_list() == matched.to_list()
     assert config_tables(model, tokenizer, conds, sel, {"suites": {"nonsyntactic": "builtin"}}, 1) is None
+    only_full = [c for c in conds if c.intervention != "neg_zero"]  # as on ReLU, where neg_zero is the identity
+    assert config_tables(model, tokenizer, only_full, sel, evaluation, 1) is None
 
 
 def test_check_tasks_names_the_config_key_and_prefetch_counts_documents(lm_eval, mc_task):
