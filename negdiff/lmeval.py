@@ -64,8 +64,8 @@ from negdiff.conditions import BASELINE, Condition, set_family, set_name
 log = logging.getLogger(__name__)
 
 __all__ = ["CACHE_OPTIONS", "LMEVAL_SUITE", "check_tasks", "config_tables", "dissociation_conditions", "doc_frame",
-           "doc_outcomes", "evaluate_lmeval", "is_task_list", "make_lm", "metric_frame", "prefetch", "run_tasks", "task_manager",
-           "task_suites"]
+           "doc_outcomes", "evaluate_lmeval", "is_task_list", "make_lm", "metric_frame", "prefetch", "run_tasks",
+           "task_manager", "task_suites"]
 
 LMEVAL_SUITE = "nonsyntactic"
 
@@ -186,25 +186,43 @@ def run_tasks(lm, tasks: Sequence[str], *, manager=None, limit: int | float | No
     return out
 
 
-def _gold_set(target: Any, n_choices: int) -> list[int]:
+def _gold_set(sample: Mapping[str, Any], lls: np.ndarray) -> list[int]:
+    """The gold choice indices of a multiple-choice record. ``target`` is an index (or list of them) for
+    most tasks, the text of a choice for some, and the shared continuation for tasks whose choices are
+    contexts (winogrande): there the gold follows from lm-eval's own ``acc`` (2 choices, or correct)."""
+    target, n = sample["target"], len(lls)
+    if isinstance(target, str) and target.strip().isdigit():
+        target = int(target.strip())
+    if isinstance(target, str):
+        conts = [a[1] for a in sample.get("arguments", [])]
+        hits = [k for k, c in enumerate(conts) if c == target or c.strip() == target.strip()]
+        if len(hits) == 1 and len(set(conts)) == n:
+            return hits
+        acc = sample.get("acc")
+        if len(set(conts)) == 1 and acc is not None and (n == 2 or acc):
+            pred = int(np.argmax(lls))
+            return [pred] if acc else [1 - pred]
+        raise ValueError(f"multiple-choice target {target!r} names no single choice of {conts}")
     golds = list(target) if isinstance(target, (list, tuple)) else [target]
-    if not all(isinstance(g, (int, np.integer)) and 0 <= g < n_choices for g in golds):
-        raise ValueError(f"multiple-choice target {target!r} is not a choice index below {n_choices}")
+    if not all(isinstance(g, (int, np.integer)) and 0 <= g < n for g in golds):
+        raise ValueError(f"multiple-choice target {target!r} is not a choice index below {n}")
     return [int(g) for g in golds]
 
 
 def doc_outcomes(sample: Mapping[str, Any], output_type: str) -> tuple[bool, float]:
-    """``(correct, margin)`` of one of lm-eval's per-document records (module docstring)."""
+    """``(correct, margin)`` of one of lm-eval's per-document records (module docstring); ``correct`` is
+    the record's ``acc`` where the task reports one."""
     resps = sample["filtered_resps"]
     if output_type == "multiple_choice":
         lls = np.array([float(r[0]) for r in resps], dtype=np.float64)
-        golds = _gold_set(sample["target"], len(lls))
+        golds = _gold_set(sample, lls)
         others = [k for k in range(len(lls)) if k not in golds]
         margin = float(lls[golds].max() - (lls[others].max() if others else -np.inf))
-        return int(np.argmax(lls)) in golds, margin
+        correct = bool(sample["acc"]) if "acc" in sample else int(np.argmax(lls)) in golds
+        return correct, margin
     if output_type == "loglikelihood":
         ll, greedy = resps[0] if isinstance(resps[0], (list, tuple)) else resps
-        return bool(greedy), float(ll)
+        return bool(sample["acc"]) if "acc" in sample else bool(greedy), float(ll)
     raise ValueError(f"lm-eval output_type {output_type!r} has no per-document log-likelihood decision; "
                      "evaluation.suites.nonsyntactic takes multiple_choice and loglikelihood tasks")
 
@@ -218,7 +236,10 @@ def doc_frame(cond_name: str, result: Mapping[str, Any], tasks: Sequence[str], s
     for task in tasks:
         output_type = result["configs"][task]["output_type"]
         for sample in sorted(result["samples"][task], key=lambda s: s["doc_id"]):
-            c, m = doc_outcomes(sample, output_type)
+            try:
+                c, m = doc_outcomes(sample, output_type)
+            except ValueError as err:
+                raise ValueError(f"lm-eval task {task!r}, document {sample['doc_id']}: {err}") from None
             groups.append(task)
             correct.append(c)
             margin.append(m)

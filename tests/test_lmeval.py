@@ -128,6 +128,18 @@ def test_doc_outcomes_multiple_choice_and_loglikelihood():
     tie = {"target": 1, "filtered_resps": [(-1.0, False), (-1.0, False)]}
     assert doc_outcomes(tie, "multiple_choice") == (False, 0.0)  # numpy argmax takes the first: lm-eval's acc
     assert doc_outcomes({"filtered_resps": [(-4.0, True)]}, "loglikelihood") == (True, -4.0)
+    assert doc_outcomes({"filtered_resps": [(-4.0, True)], "acc": 0.0}, "loglikelihood") == (False, -4.0)
+    # the target as a digit string, and as the text of a choice
+    assert doc_outcomes(dict(mc, target="1"), "multiple_choice") == (True, pytest.approx(1.5))
+    texts = dict(mc, target="b", arguments=[("q", " a"), ("q", " b"), ("q", " c")])
+    assert doc_outcomes(texts, "multiple_choice") == (True, pytest.approx(1.5))
+    # winogrande: the choices are contexts, the target their shared continuation; the gold follows from acc
+    wino = {"target": "rest", "arguments": [("ctx a", " rest"), ("ctx b", " rest")],
+            "filtered_resps": [(-3.0, False), (-2.0, False)]}
+    assert doc_outcomes(dict(wino, acc=0.0), "multiple_choice") == (False, pytest.approx(-1.0))
+    assert doc_outcomes(dict(wino, acc=1.0), "multiple_choice") == (True, pytest.approx(1.0))
+    with pytest.raises(ValueError, match="names no single choice"):
+        doc_outcomes(dict(wino, target="other"), "multiple_choice")
     with pytest.raises(ValueError, match="generate_until"):
         doc_outcomes({"filtered_resps": ["x"]}, "generate_until")
 
@@ -394,3 +406,53 @@ def test_evaluate_pairs_script_appends_lmeval_rows(lm_eval, tiny_hf_model, mc_ta
     table = dissociation_table(pl.read_parquet(tmp_path / "metrics.parquet"), main_percent=1)
     assert set(table["method"]) >= {"wn", "ppl_matched"} and table["nonsyn_drop"].null_count() == 0
     assert table["n_nonsyn"].to_list() == [len(MC_DOCS)] * table.height
+
+
+WINO_DOCS = [
+    {"sentence": "the cat _ on a mat .", "option1": "sat", "option2": "ran", "answer": "1"},
+    {"sentence": "the dog _ to the park .", "option1": "sat", "option2": "ran", "answer": "2"},
+    {"sentence": "she _ books every night .", "option1": "reads", "option2": "sang", "answer": "1"},
+    {"sentence": "birds _ in tall trees .", "option1": "reads", "option2": "sang", "answer": "2"},
+]
+
+# lm-eval's tasks/winogrande/preprocess_winogrande.py: the choices are contexts, the continuation shared
+WINO_UTILS = '''def doc_to_text(doc):
+    return {"1": 0, "2": 1}[doc["answer"]]
+
+
+def doc_to_target(doc):
+    return doc["sentence"][doc["sentence"].index("_") + 1:].strip()
+
+
+def doc_to_choice(doc):
+    idx = doc["sentence"].index("_")
+    return [doc["sentence"][:idx] + opt for opt in (doc["option1"], doc["option2"])]
+'''
+
+
+def test_partial_evaluation_task_like_winogrande(lm_eval, tiny, tmp_path):
+    """A task whose choices are contexts and whose target is their shared continuation (winogrande):
+    the gold comes from lm-eval's acc, the margin is log P(continuation | gold context) minus the other's."""
+    from negdiff.lmeval import make_lm, run_tasks, task_manager
+
+    model, tokenizer = tiny
+    (tmp_path / "wino.jsonl").write_text("".join(json.dumps(d) + "\n" for d in WINO_DOCS))
+    (tmp_path / "wino_utils.py").write_text(WINO_UTILS)
+    (tmp_path / "local_wino.yaml").write_text(
+        f"task: local_wino\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {tmp_path / 'wino.jsonl'}\n"
+        "test_split: test\noutput_type: multiple_choice\ndoc_to_text: !function wino_utils.doc_to_text\n"
+        "doc_to_target: !function wino_utils.doc_to_target\ndoc_to_choice: !function wino_utils.doc_to_choice\n"
+        "metric_list:\n  - metric: acc\n")
+    result = run_tasks(make_lm(model, tokenizer, batch_size=4), ["local_wino"], manager=task_manager(tmp_path))
+    assert all(isinstance(s["target"], str) and len({a[1] for a in s["arguments"]}) == 1
+               for s in result["samples"]["local_wino"])  # the case being tested
+    docs = doc_frame("baseline", result, ["local_wino"])
+    for doc, row in zip(WINO_DOCS, docs.iter_rows(named=True)):
+        idx = doc["sentence"].index("_")
+        cont = doc["sentence"][idx + 1:].strip()
+        ctxs = [doc["sentence"][:idx] + o for o in (doc["option1"], doc["option2"])]
+        ours = _ours_mc(model, tokenizer, [{"question": c, "choices": [cont]} for c in ctxs])
+        lls = np.array([o[0] for o in ours])
+        gold = int(doc["answer"]) - 1
+        assert row["correct"] == (int(np.argmax(lls)) == gold)
+        assert row["margin"] == pytest.approx(lls[gold] - lls[1 - gold], abs=1e-4)
