@@ -23,12 +23,14 @@ tasks in the configured order (task order, then lm-eval's ``doc_id``; the same a
 ``correct`` = lm-eval's per-document ``acc`` decision, and ``margin``:
 
 * multiple choice: ``log P(gold choice | context) - max over the other choices``, summed (not length
-  normalised) continuation log-likelihoods, as lm-eval's ``acc`` compares them; ``correct`` is
-  ``argmax == gold`` (the first maximum, as ``numpy.argmax``), so a tie counts as correct exactly when
-  the gold choice comes first;
+  normalised) continuation log-likelihoods, as lm-eval's ``acc`` compares them (its ``acc`` is
+  ``argmax == gold``, the first maximum as ``numpy.argmax``, so a tie counts as correct exactly when
+  the gold choice comes first); for tasks whose choices are contexts before one shared continuation
+  (winogrande) it is ``log P(continuation | gold context)`` minus the other's;
 * loglikelihood tasks (``lambada_openai``): there are no alternatives, so ``margin`` is
-  ``log P(target | context)`` itself and ``correct`` is lm-eval's ``is_greedy`` (every target token is
-  the argmax), its ``acc``.
+  ``log P(target | context)`` itself and ``correct`` is ``is_greedy`` (every target token is the
+  argmax), lm-eval's ``acc``. A suite mixing both kinds therefore averages two kinds of margin (its
+  margin drops are still per-document log-likelihood changes); accuracy, the claims' measure, is uniform.
 
 Metric rows (:data:`negdiff.sweep.METRICS_SCHEMA`) summarise them as the sweep does: accuracy and mean
 margin over every document (level ``overall``) and per task (level ``paradigm``), so the summary tables
