@@ -37,6 +37,7 @@ localrules:
     fetch_model,
     prepare_suite,
     stage,
+    prepare_lmeval,
     collect_evals,
     figure_neuron_example,
     figure_negative_region,

@@ -117,9 +117,15 @@ def local_paths(config: dict) -> list[tuple[str, str, str]]:
     generated ones (``builtin``, ``english``) and GGUF packages (checked by :func:`check_config_paths` through
     :func:`gguf_source`) are not paths."""
     out = []
-    for name, where in config.get("evaluation", {}).get("suites", {}).items():
+    evaluation = config.get("evaluation", {})
+    for name, where in evaluation.get("suites", {}).items():
+        if isinstance(where, list):  # lm-eval task names; their local task YAMLs are evaluation.lmeval.include_path
+            continue
         if where not in NAMED_SUITE_SOURCES and not where.startswith("hf:"):
             out.append((f"evaluation.suites.{name}", where, "any"))
+    include = (evaluation.get("lmeval") or {}).get("include_path")
+    for k, where in enumerate([include] if isinstance(include, str) else include or []):
+        out.append(("evaluation.lmeval.include_path" + ("" if isinstance(include, str) else f"[{k}]"), where, "dir"))
     data = config.get("data", {})
     if data.get("source") == "local":
         for split, where in data.get("local", {}).items():

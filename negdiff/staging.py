@@ -18,15 +18,15 @@ Both return the record their rule writes; neither runs a model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from negdiff.io import atomic_path
+from negdiff.provenance import sha256_file
 
-__all__ = ["BLIMP_PARADIGMS", "MODEL_FILES", "hub_configs", "sha256_file", "stage_model", "stage_suite"]
+__all__ = ["BLIMP_PARADIGMS", "MODEL_FILES", "hub_configs", "stage_model", "stage_suite"]
 
 # the files a model job needs: safetensors weights, configs, tokenizer files (no .bin / .pt / .h5 / .msgpack)
 MODEL_FILES = ("*.safetensors", "*.safetensors.index.json", "*.json", "*.model", "*.txt", "*.tiktoken")
@@ -61,14 +61,6 @@ BLIMP_PARADIGMS = (
 
 # hub datasets whose configs are named here rather than discovered
 KNOWN_CONFIGS: dict[str, tuple[str, ...]] = {"nyu-mll/blimp": BLIMP_PARADIGMS, "blimp": BLIMP_PARADIGMS}
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def stage_model(path: str, revisions: Iterable[str], *, cache_dir: str | os.PathLike,

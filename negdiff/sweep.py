@@ -36,6 +36,7 @@ __all__ = [
     "METRICS_SCHEMA",
     "PAIRS_SCHEMA",
     "SURPRISAL_SCHEMA",
+    "condition_masks",
     "prepare_eval_data",
     "evaluate_conditions",
     "with_run_keys",
@@ -357,6 +358,11 @@ def _condition_masks(model, cond: Condition, selection: pl.DataFrame | None,
     return masks_from_selection(
         sub, models.n_layers(model), models.n_neurons(model), layers=[int(l) for l in cond.layers]
     )
+
+
+def condition_masks(model, cond: Condition, selection: pl.DataFrame | None, empty_sets: Iterable[str] = ()):
+    """``{layer: bool [n_neurons]}`` of a condition as :func:`evaluate_conditions` applies it ({} for none)."""
+    return _condition_masks(model, cond, selection, frozenset(empty_sets))
 
 
 class _PrefixCache:

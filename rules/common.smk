@@ -62,7 +62,7 @@ def subsection(name, keys):
 
 # evaluation keys that decide the conditions, and those the pair / text evaluation jobs depend on
 CONDITION_KEYS = ["operations", "layer_group_size", "layerwise_controls"]
-PAIR_KEYS = ["suites", "pairs_per_paradigm", "pairs_seed", "prepend_bos", "batch_size"]
+PAIR_KEYS = ["suites", "pairs_per_paradigm", "pairs_seed", "prepend_bos", "batch_size", "lmeval"]
 TEXT_KEYS = ["ppl_split", "ppl_tokens", "surprisal_split", "surprisal_tokens", "cohort_wd_tokens", "window",
              "stride", "prepend_bos", "batch_size", "spacy_model"]
 
@@ -238,7 +238,9 @@ if DUMP_HISTOGRAMS and config["scoring"]["mode"] != "streaming":
 SELECTION = config["selection"]
 EVALUATION = config["evaluation"]
 # hub suites ("hf:DATASET") staged once by prepare_suite; the evaluation jobs then read local files only
-HUB_SUITES = [n for n in SUITES if STAGING["enabled"] and EVALUATION["suites"][n].startswith("hf:")]
+HUB_SUITES = [n for n in SUITES if STAGING["enabled"] and str(EVALUATION["suites"][n]).startswith("hf:")]
+# lm-eval task lists (negdiff/lmeval.py): their datasets are fetched into the datasets cache by prepare_lmeval
+LMEVAL_SUITES = [n for n in SUITES if isinstance(EVALUATION["suites"][n], list)]
 if SELECTION["main_percent"] not in SELECTION["percents"]:
     raise ValueError(
         f"config key selection.main_percent: {SELECTION['main_percent']} must be one of selection.percents {SELECTION['percents']}"
@@ -260,6 +262,9 @@ def suite_path(name):
     """Input of a benchmark suite: the generated suite, the staged copy of a hub suite, or a local folder
     when it exists. Unstaged hub suites ("hf:...") are loaded by the job itself."""
     where = EVALUATION["suites"][name]
+    if isinstance(where, list):  # lm-eval task names (negdiff/lmeval.py): the local task YAMLs, if any
+        folders = EVALUATION["lmeval"]["include_path"] or []
+        return [p for p in ([folders] if isinstance(folders, str) else folders) if Path(p).exists()]
     if where == "builtin":
         return [f"results/corpus/{name}"]
     if name in HUB_SUITES:  # staged by the localrule prepare_suite

@@ -50,9 +50,34 @@ rule prepare_suite:
         "../workflow_scripts/prepare_suite.py"
 
 
-# Everything that needs the network: staged models and suites, and hub text (prepare_text, data.source: hf).
+rule prepare_lmeval:
+    output:
+        "results/staging/lmeval-{suite}.json",
+    wildcard_constraints:
+        suite="|".join(LMEVAL_SUITES) or "NO_LMEVAL_SUITES",
+    params:
+        tasks=lambda wc: list(EVALUATION["suites"][wc.suite]),
+        include_path=EVALUATION["lmeval"]["include_path"],
+        code=code_fingerprint("prepare_lmeval.py"),
+    log:
+        log_path("prepare_lmeval", "{suite}"),
+    benchmark: benchmark_path("prepare_lmeval", "{suite}")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
+    script:
+        "../workflow_scripts/prepare_lmeval.py"
+
+
+# Everything that needs the network: staged models and suites, lm-eval task datasets (into the datasets
+# cache, HF_DATASETS_CACHE, shared with the compute nodes) and hub text (prepare_text, data.source: hf).
 rule stage:
     input:
         [staged_model_record(m) for m in HUB_MODELS],
         [staged_suite_dir(s) for s in HUB_SUITES],
+        [f"results/staging/lmeval-{s}.json" for s in LMEVAL_SUITES] if STAGING["enabled"] else [],
         [text_file(s) for s in SPLITS] if config["data"]["source"] == "hf" else [],

@@ -6,7 +6,8 @@ The config is ``config/paper.yaml`` itself, with only what cannot exist here rep
 * its five hub models (Pythia with a few of its revisions, Llama-3.1, Mistral, Qwen3, OPT) by tiny random
   models of the same architectures and dtypes, laid out in a local hub cache under the same hub ids, so
   that ``stage`` (fetch_model) and the offline loads run as on a cluster;
-* WikiText-2 and the suites by small local files; the device by the CPU; token counts and windows by
+* WikiText-2 and the suites by small local files, the eight lm-eval benchmarks by one local lm-eval task
+  (``include_path``); the device by the CPU; token counts and windows by
   sizes that fit CI (the tiny models' context is 128 positions).
 
 Everything runs under ``HF_HUB_OFFLINE=1`` and ``HF_DATASETS_OFFLINE=1``: staging, then the whole DAG.
@@ -25,9 +26,11 @@ import pytest
 import yaml
 
 from conftest import TINY_WORDS, build_tiny_model, build_tiny_tokenizer
+from lmeval_tasks import write_mc_task
 from workflow_util import REPO, hub_cache, paper_workflow
 
 pytestmark = pytest.mark.slow
+pytest.importorskip("lm_eval")  # the paper config scores its benchmarks through lm-eval (in the test extra)
 
 # the sizes that must shrink for CI; every other setting is the paper config's
 SIZES = {
@@ -98,7 +101,8 @@ def test_paper_config_runs_offline_end_to_end(tmp_path):
     cfg["staging"]["cache_dir"] = str(cache)
     cfg["data"] = {"source": "local", "local": {s: str(text) for s in ("train", "valid", "test")}}
     cfg["models"]["pythia-1.4b"]["revisions"] = PYTHIA_REVISIONS
-    cfg["evaluation"]["suites"] = {**cfg["evaluation"]["suites"], "blimp": str(suites["blimp"]), "tse": str(suites["tse"])}
+    cfg["evaluation"]["suites"] = {"blimp": str(suites["blimp"]), "tse": str(suites["tse"]), "nonsyntactic": ["local_mc"]}
+    cfg["evaluation"]["lmeval"]["include_path"] = str(write_mc_task(tmp_path / "lmeval-tasks"))  # the benchmarks' stand-in
     (wf / "paper_shaped.yaml").write_text(yaml.safe_dump(cfg))
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
@@ -116,6 +120,8 @@ def test_paper_config_runs_offline_end_to_end(tmp_path):
     scores = pl.read_parquet(wf / "results" / "scores" / "llama-3.1-8b" / "main.parquet")
     assert scores["wd"].is_finite().all() and scores["md"].is_not_null().all()
     pairs = pl.read_parquet(wf / "results" / "tables" / "pairs.parquet")
+    nonsyn = pairs.filter((pl.col("suite") == "nonsyntactic") & (pl.col("model") == "llama-3.1-8b"))
+    assert set(nonsyn["group"]) == {"local_mc"} and nonsyn["condition"].n_unique() >= 3  # lm-eval, per document
     assert pairs.filter(pl.col("model") == "pythia-1.4b")["checkpoint"].unique().sort().to_list() == sorted(PYTHIA_REVISIONS)
     staged = json.loads((wf / "results" / "staging" / "qwen3-8b.json").read_text())
     prov = json.loads((wf / "results" / "provenance" / "qwen3-8b" / "main" / "evaluate_pairs.json").read_text())

@@ -28,7 +28,8 @@ def _local_rules() -> set[str]:
 
 def test_conda_env_pins_agree_with_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["real"])
+    extras = project["optional-dependencies"]
+    wanted = set(project["dependencies"]) | set(extras["real"]) | set(extras["lmeval"])
     env = yaml.safe_load((REPO / "envs" / "negdiff.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert set(pip) == wanted

@@ -1,8 +1,11 @@
-# evaluate_pairs: every condition of one (model, checkpoint) on the minimal-pair suites, one model load.
+# evaluate_pairs: every condition of one (model, checkpoint) on the minimal-pair suites, one model load;
+# a suite given as a list of lm-eval task names (negdiff/lmeval.py) is scored per document at the cohort
+# checkpoint under the dissociation conditions, its rows appended to the same tables.
 import json
 
 import polars as pl
 
+from negdiff import lmeval
 from negdiff.io import write_json, write_parquet
 from negdiff.models import load_model
 from negdiff.provenance import job_provenance
@@ -15,13 +18,16 @@ from negdiff.tokenizer import use_prefix_token
 with job(snakemake) as log:
     p = snakemake.params
     cfg = p.evaluation
-    # suites first: a missing or malformed suite fails before the model is loaded
+    task_suites = lmeval.task_suites(cfg)  # lm-eval task lists, scored by negdiff/lmeval.py
+    # suites first: a missing or malformed suite (or an unknown lm-eval task) fails before the model is loaded
     suites = {
         name: sample_pairs(load_suite(cfg["suites"][name], local_dir=(snakemake.input.get(name) or [None])[0]),
                            cfg["pairs_per_paradigm"][name], seed=cfg["pairs_seed"])
-        for name in SUITES
+        for name in SUITES if name not in task_suites
     }
-    log.info("pairs: %s", {k: len(v) for k, v in suites.items()})
+    for name, tasks in task_suites.items():
+        lmeval.check_tasks(tasks, cfg["lmeval"]["include_path"], key=f"evaluation.suites.{name}")
+    log.info("pairs: %s; lm-eval tasks: %s", {k: len(v) for k, v in suites.items()}, task_suites)
     model, tokenizer = load_model(**p.load, device=p.device)
     prefix = use_prefix_token(tokenizer, **p.prefix) if p.prefix else None  # what prepend_bos prepends
     conditions, _, _ = model_conditions(model, p.selection, cfg, cohort=p.cohort)  # logs what it leaves out
@@ -29,9 +35,13 @@ with job(snakemake) as log:
                              ppl_tokens=0, surprisal_tokens=0, window=None, stride=None,
                              prepend_bos=cfg["prepend_bos"])
     selection = pl.read_parquet(snakemake.input.selection)
-    record = json.loads(open(snakemake.input.record).read())
-    tables = evaluate_conditions(model, data, conditions, selection, batch_size=cfg["batch_size"],
-                                 empty_sets=empty_sets(record))
+    empty = empty_sets(json.loads(open(snakemake.input.record).read()))
+    tables = evaluate_conditions(model, data, conditions, selection, batch_size=cfg["batch_size"], empty_sets=empty)
+    if p.cohort:  # the dissociation is read at the cohort checkpoint, the one where ppl_matched runs
+        extra = lmeval.config_tables(model, tokenizer, conditions, selection, cfg, p.selection["main_percent"],
+                                     empty_sets=empty)
+        if extra is not None:
+            tables = {k: pl.concat([tables[k], extra[k]], how="vertical") for k in ("metrics", "pairs")}
     for name in ("metrics", "pairs"):
         write_parquet(snakemake.output[name],
                       with_run_keys(tables[name], snakemake.wildcards.model, snakemake.wildcards.checkpoint))
