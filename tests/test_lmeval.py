@@ -327,8 +327,9 @@ def test_evaluate_pairs_script_appends_lmeval_rows(lm_eval, tiny_hf_model, mc_ta
         rule="evaluate_pairs", threads=1, log=[str(tmp_path / "job.log")], resources=None,
         wildcards=_Named(model="m", checkpoint="final"),
         input=_Named(selection=str(tmp_path / "sel.parquet"), record=str(tmp_path / "sel.json")),
-        output=_Named(metrics=str(tmp_path / "metrics.parquet"), pairs=str(tmp_path / "pairs.parquet")),
-        params=_Named(evaluation=evaluation, cohort=True, device="cpu",
+        output=_Named(metrics=str(tmp_path / "metrics.parquet"), pairs=str(tmp_path / "pairs.parquet"),
+                      provenance=str(tmp_path / "provenance.json")),
+        params=_Named(evaluation=evaluation, cohort=True, device="cpu", prefix={},
                       selection={"percents": [1], "main_percent": 1, "random_seeds": 1, "ppl_matched": {"enabled": True}},
                       load={"path": str(model_dir), "revision": None, "dtype": "float32", "device_map": None,
                             "trust_remote_code": False}))

@@ -110,7 +110,8 @@ def test_blimp_paradigms_are_the_benchmark_files():
 def test_paper_config_stages_models_suites_and_text_on_the_login_node(tmp_path):
     wf = paper_workflow(tmp_path)
     proc = snakemake(wf, "stage", "-n", "--configfile", "config/paper.yaml")
-    assert planned_jobs(proc.stdout) == {"fetch_model": 5, "prepare_suite": 1, "prepare_text": 3, "stage": 1}
+    assert planned_jobs(proc.stdout) == {"fetch_model": 5, "prepare_suite": 1, "prepare_lmeval": 1,
+                                           "prepare_text": 3, "stage": 1}
 
 
 def test_staged_hub_model_runs_offline_through_the_workflow(staged_cache, tmp_path):
