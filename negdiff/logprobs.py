@@ -11,6 +11,10 @@ Conventions
 * ``sentence_logprobs`` scores ``log P(sentence)``; with ``prepend_bos`` the first token is scored
   too, conditioned on BOS. Results are float64, in input order, and do not depend on batch size,
   order or padding (batches are length-sorted and right-padded with an attention mask).
+* A :class:`LogprobPlan` applies the LM head only to the states that predict a scored token, in
+  float32 whatever the weights' dtype, then takes a float64 log-softmax; with ``share_prefixes`` it
+  feeds sequences as prefix trees (:mod:`negdiff.packing`), so a minimal pair's common prefix is
+  computed once. Either way the numbers equal one unpadded sequence at a time to float rounding.
 """
 
 from __future__ import annotations
