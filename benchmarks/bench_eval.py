@@ -107,9 +107,8 @@ def official_logprobs(model, tok, sentences: list[str], batch_size: int = 128) -
 
 
 def main(argv=None) -> None:
-    if argv is None:
-        argv = sys.argv[1:]
-    if "--pair-scoring" in argv:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--pair-scoring" in argv:  # issue #18's comparison (module docstring)
         return pair_scoring_main([a for a in argv if a != "--pair-scoring"])
     p = base_parser(__doc__, repeat=3, threads=True)
     p.add_argument("--pairs", type=int, default=3000)
