@@ -158,13 +158,18 @@ class LogprobPlan:
         return out
 
 
-def float32_head(model) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The LM head's weight and bias (``get_output_embeddings()``, a linear layer) in float32."""
+def float32_head(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The LM head (``get_output_embeddings()``, a linear layer) as a float32 function of the states:
+    the module itself when its weight is float32 (its hooks fire), else its weight and bias in float32."""
     head = model.get_output_embeddings()
-    if head is None or not isinstance(getattr(head, "weight", None), torch.Tensor):
+    weight = getattr(head, "weight", None)
+    if head is None or not isinstance(weight, torch.Tensor):
         raise ValueError(f"{type(model).__name__} has no linear output embedding to score with")
+    if weight.dtype == torch.float32:
+        return lambda h: head(h.to(weight.device, torch.float32))
     bias = getattr(head, "bias", None)
-    return head.weight.float(), (bias.float() if isinstance(bias, torch.Tensor) else None)
+    w32, b32 = weight.float(), (bias.float() if isinstance(bias, torch.Tensor) else None)
+    return lambda h: torch.nn.functional.linear(h.to(w32.device, torch.float32), w32, b32)
 
 
 def sliding_window(model) -> int | None:
@@ -198,10 +203,10 @@ def model_inputs(b: packing.PackedBatch, device, dtype: torch.dtype) -> dict[str
 
 
 def entry_logprobs(states: torch.Tensor, b: packing.PackedBatch,
-                   head: tuple[torch.Tensor, torch.Tensor | None] | None, chunk: int = 256) -> np.ndarray:
+                   head: Callable[[torch.Tensor], torch.Tensor] | None, chunk: int = 256) -> np.ndarray:
     """float64 log-prob of every entry of ``b``: ``log_softmax`` in float64 of the logits at the entry's
     state, at its target token. ``states`` are the flattened ``[B * N, D]`` backbone states (with
-    ``head``: the float32 weight and bias the logits come from) or logits (``head`` None), taken at
+    ``head``: the float32 LM head, :func:`float32_head`) or logits (``head`` None), taken at
     ``b.hidden_index`` in chunks of ``chunk`` states."""
     lp = torch.empty(b.n_entries, dtype=torch.float64)
     entry_hidden = b.entry_hidden.to(states.device)
@@ -211,8 +216,7 @@ def entry_logprobs(states: torch.Tensor, b: packing.PackedBatch,
         e0, e1 = bounds[c], bounds[c + 1]
         sel = states[b.hidden_index[lo:lo + chunk].to(states.device)]
         if head is not None:
-            weight, bias = head
-            sel = torch.nn.functional.linear(sel.to(weight.device, torch.float32), weight, bias)
+            sel = head(sel)
         lsm = torch.log_softmax(sel.to(torch.float64), dim=-1)
         rows = entry_hidden[e0:e1].to(lsm.device) - lo
         lp[e0:e1] = lsm[rows, b.entry_target[e0:e1].to(lsm.device)].cpu()
