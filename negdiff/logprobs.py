@@ -11,6 +11,10 @@ Conventions
 * ``sentence_logprobs`` scores ``log P(sentence)``; with ``prepend_bos`` the first token is scored
   too, conditioned on BOS. Results are float64, in input order, and do not depend on batch size,
   order or padding (batches are length-sorted and right-padded with an attention mask).
+* A :class:`LogprobPlan` applies the LM head only to the states that predict a scored token, in
+  float32 whatever the weights' dtype, then takes a float64 log-softmax; with ``share_prefixes`` it
+  feeds sequences as prefix trees (:mod:`negdiff.packing`), so a minimal pair's common prefix is
+  computed once. Either way the numbers equal one unpadded sequence at a time to float rounding.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from negdiff import packing
 from negdiff.models import model_device
 from negdiff.tokenizer import bos_token_id
 
@@ -58,14 +63,17 @@ def stream_windows(
 
 
 class LogprobPlan:
-    """Token sequences cut into padded, length-sorted batches once, to be scored by any model state.
+    """Token sequences cut into padded batches once, to be scored by any model state.
 
     ``sequences[i]`` is scored at positions ``first_scored[i] .. len-1`` (default 1: every token but
     the first, which has no context); ``run(model)`` returns, per sequence, the float64 log-probs
-    ``log P(seq[p] | seq[:p])`` of those positions. Sequences are sorted by length (ties: input order)
-    and cut into batches of at most ``batch_size`` sequences (and, with ``max_batch_tokens``, at most
-    that many padded positions); padding is on the right, under an attention mask. Building the plan
-    once and running it under several interventions avoids re-tokenising and re-padding.
+    ``log P(seq[p] | seq[:p])`` of those positions (float64 log-softmax of float32 logits). Batches
+    hold at most ``batch_size`` sequences (and, with ``max_batch_tokens``, at most that many padded
+    positions). Layout (:mod:`negdiff.packing`): one sequence per row, length-sorted and right-padded
+    under an attention mask; or, for the sequences ``share_prefixes`` marks (all with True), prefix
+    trees of at most ``row_tokens`` nodes, so that tokens several sequences share from their start (a
+    minimal pair's common prefix) are computed once (those sequences' batches come first). Building the plan once and running it under several interventions avoids
+    re-tokenising and re-padding.
     """
 
     def __init__(
@@ -76,6 +84,8 @@ class LogprobPlan:
         batch_size: int = 64,
         max_batch_tokens: int | None = None,
         pad_id: int = 0,
+        share_prefixes: bool | list[bool] = False,
+        row_tokens: int = 64,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -87,84 +97,140 @@ class LogprobPlan:
             if f < 1:
                 raise ValueError(f"sequence {i}: first scored position {f} < 1 (position 0 has no context)")
         self.n_items = len(seqs)
+        self.first_scored = firsts
         self.n_scored = np.array([max(0, len(s) - f) for s, f in zip(seqs, firsts)], dtype=np.int64)
-        order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i]), i))
-        self.batches: list[dict[str, Any]] = []
-        k = 0
-        while k < len(order):
-            batch = [order[k]]
-            k += 1
-            while k < len(order) and len(batch) < batch_size and (
-                max_batch_tokens is None or (len(batch) + 1) * len(seqs[order[k]]) <= max_batch_tokens
-            ):
-                batch.append(order[k])
-                k += 1
-            T = max(len(seqs[i]) for i in batch)
-            inp = np.full((len(batch), T), int(pad_id), dtype=np.int64)
-            mask = np.zeros((len(batch), T), dtype=np.int64)
-            rows, cols = [], []
-            for r, i in enumerate(batch):
-                inp[r, : len(seqs[i])] = seqs[i]
-                mask[r, : len(seqs[i])] = 1
-                pos = np.arange(firsts[i], len(seqs[i]), dtype=np.int64)
-                rows.append(np.full(len(pos), r, dtype=np.int64))
-                cols.append(pos)
-            rows_a, cols_a = np.concatenate(rows), np.concatenate(cols)
-            self.batches.append({
-                "items": batch,
-                "input_ids": torch.from_numpy(inp),
-                "attention_mask": torch.from_numpy(mask),
-                # logits at p-1 predict the token at p
-                "rows": torch.from_numpy(rows_a),
-                "cols": torch.from_numpy(cols_a - 1),
-                "targets": torch.from_numpy(inp[rows_a, cols_a]),
-                "counts": [int(self.n_scored[i]) for i in batch],
-            })
+        share = [bool(share_prefixes)] * len(seqs) if isinstance(share_prefixes, bool) else \
+            [bool(s) for s in share_prefixes]
+        if len(share) != len(seqs):
+            raise ValueError(f"{len(seqs)} sequences but {len(share)} share_prefixes entries")
+        kw = dict(batch_size=batch_size, max_batch_tokens=max_batch_tokens, pad_id=pad_id)
+        self.batches: list[packing.PackedBatch] = []
+        for tree in (True, False):
+            idx = [i for i in range(len(seqs)) if share[i] == tree]
+            if not idx:
+                continue
+            sub_seqs, sub_firsts = [seqs[i] for i in idx], [firsts[i] for i in idx]
+            sub = (packing.tree_batches(sub_seqs, sub_firsts, row_tokens=row_tokens, **kw) if tree
+                   else packing.plain_batches(sub_seqs, sub_firsts, **kw))
+            for b in sub:
+                b.items = [idx[j] for j in b.items]
+            self.batches.extend(sub)
 
     @property
     def n_positions(self) -> int:
         """Padded positions over all batches (what one run feeds the model)."""
-        return int(sum(b["input_ids"].numel() for b in self.batches))
+        return int(sum(b.input_ids.numel() for b in self.batches))
 
     @torch.no_grad()
-    def run(self, model, batch_context: Callable[[int], Any] | None = None) -> list[np.ndarray]:
+    def run(self, model, batch_context: Callable[[int], Any] | None = None, *,
+            scored_head: bool = True) -> list[np.ndarray]:
         """Score every sequence; ``batch_context(k)``, if given, is a context manager entered around
-        the forward of batch ``k`` (e.g. to record or replay intermediate states)."""
+        the forward of batch ``k`` (e.g. to record or replay intermediate states).
+
+        With ``scored_head`` the backbone (``model.base_model``) runs and the LM head is applied, in
+        float32 whatever the weights' dtype, only to the states that predict a scored token; without
+        it the whole model runs and the logits it returns (in its dtype) at those states are used.
+        """
         out: list[np.ndarray] = [np.zeros(0, dtype=np.float64)] * self.n_items
         device = model_device(model)
+        head = float32_head(model) if scored_head else None
+        check_tree_layout(model, self.batches)
+        dtype = model.get_input_embeddings().weight.dtype
         was_training = model.training
         model.eval()
         try:
             for k, b in enumerate(self.batches):
-                if b["rows"].numel() == 0:
+                if b.n_entries == 0:
                     continue
+                inputs = model_inputs(b, device, dtype)
                 with (batch_context(k) if batch_context is not None else contextlib.nullcontext()):
-                    logits = model(
-                        input_ids=b["input_ids"].to(device),
-                        attention_mask=b["attention_mask"].to(device),
-                        use_cache=False,
-                    ).logits
-                rows, cols = b["rows"].to(logits.device), b["cols"].to(logits.device)
-                sel = logits[rows, cols].to(torch.float64)
-                lp = torch.log_softmax(sel, dim=-1)
-                lp = lp.gather(-1, b["targets"].to(logits.device)[:, None]).squeeze(-1).cpu().numpy()
+                    if head is None:
+                        states = model(**inputs, use_cache=False).logits
+                    else:
+                        states = model.base_model(**inputs, use_cache=False)[0]
+                lp = entry_logprobs(states.reshape(-1, states.shape[-1]), b, head)
                 if not np.isfinite(lp).all():
-                    _raise_nonfinite_logprob(lp, b, k)
-                for i, part in zip(b["items"], np.split(lp, np.cumsum(b["counts"])[:-1])):
-                    out[i] = part
+                    _raise_nonfinite_logprob(lp, b, k, self.first_scored)
+                for i, idx in zip(b.items, b.item_entries):
+                    out[i] = lp[idx]
         finally:
             model.train(was_training)
         return out
 
 
-def _raise_nonfinite_logprob(lp: np.ndarray, batch: dict[str, Any], k: int) -> None:
+def float32_head(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The LM head (``get_output_embeddings()``, a linear layer) as a float32 function of the states:
+    the module itself when its weight is float32 (its hooks fire), else its weight and bias in float32."""
+    head = model.get_output_embeddings()
+    weight = getattr(head, "weight", None)
+    if head is None or not isinstance(weight, torch.Tensor):
+        raise ValueError(f"{type(model).__name__} has no linear output embedding to score with")
+    if weight.dtype == torch.float32:
+        return lambda h: head(h.to(weight.device, torch.float32))
+    bias = getattr(head, "bias", None)
+    w32, b32 = weight.float(), (bias.float() if isinstance(bias, torch.Tensor) else None)
+    return lambda h: torch.nn.functional.linear(h.to(w32.device, torch.float32), w32, b32)
+
+
+def sliding_window(model) -> int | None:
+    """The attention window of a model with sliding-window attention in use, else None."""
+    cfg = model.config
+    window = getattr(cfg, "sliding_window", None)
+    if window is None or getattr(cfg, "use_sliding_window", True) is False:
+        return None
+    return int(window)
+
+
+def check_tree_layout(model, batches: list[packing.PackedBatch]) -> None:
+    """Raise where prefix-tree batches cannot be run exactly: a tree's 4D mask replaces the model's
+    own, so a sliding window shorter than a packed sequence would be ignored."""
+    window = sliding_window(model)
+    depth = max((b.max_depth for b in batches if b.tree), default=0)
+    if window is not None and depth > window:
+        raise ValueError(f"share_prefixes: a packed sequence of {depth} tokens exceeds the model's sliding "
+                         f"window ({window}); build the plan with share_prefixes=False")
+
+
+def model_inputs(b: packing.PackedBatch, device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The forward's keyword inputs for one batch: a tree batch's mask as an additive ``[B, 1, N, N]``
+    mask in the model's dtype (0 where a node may attend, the dtype's minimum elsewhere) and its
+    depths as position ids; a plain batch's 2D attention mask as is."""
+    ids = b.input_ids.to(device)
+    if not b.tree:
+        return {"input_ids": ids, "attention_mask": b.attention_mask.to(device)}
+    mask = torch.zeros(b.attention_mask.shape, dtype=dtype).masked_fill_(~b.attention_mask, torch.finfo(dtype).min)
+    return {"input_ids": ids, "attention_mask": mask[:, None].to(device), "position_ids": b.position_ids.to(device)}
+
+
+def entry_logprobs(states: torch.Tensor, b: packing.PackedBatch,
+                   head: Callable[[torch.Tensor], torch.Tensor] | None, chunk: int = 256) -> np.ndarray:
+    """float64 log-prob of every entry of ``b``: ``log_softmax`` in float64 of the logits at the entry's
+    state, at its target token. ``states`` are the flattened ``[B * N, D]`` backbone states (with
+    ``head``: the float32 LM head, :func:`float32_head`) or logits (``head`` None), taken at
+    ``b.hidden_index`` in chunks of ``chunk`` states."""
+    lp = torch.empty(b.n_entries, dtype=torch.float64)
+    entry_hidden = b.entry_hidden.to(states.device)
+    bounds = torch.searchsorted(entry_hidden, torch.arange(0, len(b.hidden_index) + chunk, chunk,
+                                                         device=states.device)).tolist()
+    for c, lo in enumerate(range(0, len(b.hidden_index), chunk)):
+        e0, e1 = bounds[c], bounds[c + 1]
+        sel = states[b.hidden_index[lo:lo + chunk].to(states.device)]
+        if head is not None:
+            sel = head(sel)
+        lsm = torch.log_softmax(sel.to(torch.float64), dim=-1)
+        rows = entry_hidden[e0:e1].to(lsm.device) - lo
+        lp[e0:e1] = lsm[rows, b.entry_target[e0:e1].to(lsm.device)].cpu()
+    return lp.numpy()
+
+
+def _raise_nonfinite_logprob(lp: np.ndarray, batch: packing.PackedBatch, k: int, firsts: list[int]) -> None:
     """Stop on a NaN / inf log-prob, naming the sequence and token position of the first one."""
     j = int(np.flatnonzero(~np.isfinite(lp))[0])
-    row = int(batch["rows"][j])
-    pos = int(batch["cols"][j]) + 1  # the scored token's position in its sequence
+    item, pos = next((i, firsts[i] + int(np.flatnonzero(idx == j)[0]))
+                     for i, idx in zip(batch.items, batch.item_entries) if (idx == j).any())
     raise ValueError(
-        f"non-finite log-prob {float(lp[j])} for sequence {batch['items'][row]} (batch {k}), token position "
-        f"{pos} (token id {int(batch['targets'][j])}): the model's logits are not finite there"
+        f"non-finite log-prob {float(lp[j])} for sequence {item} (batch {k}), token position "
+        f"{pos} (token id {int(batch.entry_target[j])}): the model's logits are not finite there"
     )
 
 

@@ -42,8 +42,6 @@ __all__ = [
     "with_run_keys",
 ]
 
-
-
 METRICS_SCHEMA: dict[str, pl.DataType] = {
     "condition": pl.String,
     "intervention": pl.String,
@@ -254,9 +252,11 @@ def prepare_eval_data(
 
 
 class _Plan:
-    """All sequences of one EvalData in one LogprobPlan: unique sentences, then ppl / surprisal windows."""
+    """All sequences of one EvalData in one LogprobPlan: unique sentences (as prefix trees with
+    ``share_prefixes``), then ppl / surprisal windows (one per row)."""
 
-    def __init__(self, data: EvalData, batch_size: int, max_batch_tokens: int | None):
+    def __init__(self, data: EvalData, batch_size: int, max_batch_tokens: int | None,
+                 share_prefixes: bool = True, scored_head: bool = True):
         seqs: list[np.ndarray] = list(data.sentences)
         firsts: list[int] = [1] * len(seqs)
         self.n_sent = len(seqs)
@@ -277,12 +277,14 @@ class _Plan:
             self.surprisal = self.ppl  # same stream, same windows: score once
         else:
             self.surprisal = add_stream(data.surprisal_ids)
+        self.scored_head = scored_head
         self.plan = logprobs.LogprobPlan(
-            seqs, firsts, batch_size=batch_size, max_batch_tokens=max_batch_tokens, pad_id=data.pad_id
+            seqs, firsts, batch_size=batch_size, max_batch_tokens=max_batch_tokens, pad_id=data.pad_id,
+            share_prefixes=[share_prefixes and k < self.n_sent for k in range(len(seqs))],
         )
 
     def run(self, model, batch_context=None) -> dict[str, Any]:
-        lps = self.plan.run(model, batch_context)
+        lps = self.plan.run(model, batch_context, scored_head=self.scored_head)
         out: dict[str, Any] = {"sentences": lps[: self.n_sent]}
         for key in ("ppl", "surprisal"):
             ref = getattr(self, key)
@@ -532,6 +534,8 @@ def evaluate_conditions(
     timings: dict[str, float] | None = None,
     prefix_cache_bytes: int = 1 << 30,
     empty_sets: Iterable[str] = (),
+    share_prefixes: bool = True,
+    scored_head: bool = True,
 ) -> dict[str, pl.DataFrame]:
     """Score ``data`` under every condition; ``{"metrics", "pairs", "surprisal"}`` tables (module docstring).
 
@@ -548,10 +552,14 @@ def evaluate_conditions(
     that condition replays it instead of running those blocks (``"replace"`` hooks of
     :func:`negdiff.hooks.hooks` on ``blocks.0 .. blocks.{s-1}`` for the duration of the batch). The recorded states are kept while they fit in
     ``prefix_cache_bytes`` (deepest start layers first); 0 disables the reuse.
+
+    Sentences go in prefix trees (``share_prefixes``: a pair's common prefix computed once,
+    :mod:`negdiff.packing`); the LM head runs in float32 at scored positions only (``scored_head``).
+    Both False: the earlier path (a sentence per row, full logits), equal to float32 rounding.
     """
     masks = _checked_masks(model, conditions, selection, empty_sets)
 
-    plan = _Plan(data, batch_size, max_batch_tokens)
+    plan = _Plan(data, batch_size, max_batch_tokens, share_prefixes, scored_head)
     surp_tok, surp_pos = _surprisal_columns(plan, data)
 
     # masks restricted to layers with a neuron; conditions with equal masks share one computation

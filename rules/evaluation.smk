@@ -28,7 +28,7 @@ rule evaluate_pairs:
     benchmark: benchmark_path("evaluate_pairs", "{model}", "{checkpoint}")
     conda:
         ENV
-    threads: 1
+    threads: EVALUATION["threads"]  # the job sets torch to these (negdiff.runtime.job)
     resources:
         mem_mb=4000,
         runtime=120,

@@ -35,6 +35,14 @@ def test_benchmark_quick_prints_ratio_last(name, capsys):
     assert math.isfinite(float(m.group(2))) and float(m.group(2)) > 0
 
 
+def test_bench_eval_pair_scoring_quick(capsys):
+    """The old-vs-new pair scoring comparison (issue #18) on a tiny model: same decisions, ratio last."""
+    mod = importlib.import_module("bench_eval")
+    mod.main(["--pair-scoring", "--quick", "--neg-zero"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"RATIO new_vs_old \S+", lines[-1]) and "decisions identical: 24 of 24" in lines[-4]
+
+
 def test_rule_breakdown(tmp_path):
     sys.path.insert(0, str(BENCH))
     from rule_breakdown import breakdown, markdown

@@ -194,7 +194,7 @@ def test_pretokenised_variants_match(tok):
         )
     # token budget and first scored positions
     plan = LogprobPlan(enc, [2] * len(enc), batch_size=64, max_batch_tokens=20)
-    assert all(b["input_ids"].numel() <= 20 or b["input_ids"].shape[0] == 1 for b in plan.batches)
+    assert all(b.input_ids.numel() <= 20 or b.input_ids.shape[0] == 1 for b in plan.batches)
     got = plan.run(model)
     for e, g in zip(enc, got):
         ref = _reference_logprob(model, list(e))[1:]

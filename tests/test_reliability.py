@@ -366,7 +366,10 @@ def test_nonfinite_logprob_stops_with_position(llama, tiny_hf_model):
     def inject(module, args, output):
         calls["n"] += 1
         output = output.clone()
-        output[0, 4] = float("nan")
+        if output.dim() == 3:  # full logits [B, T, V]: the first row's state at position 4
+            output[0, 4] = float("nan")
+        else:  # the head at scored states only [H, V], in position order: the same state
+            output[4] = float("nan")
         return output
 
     handle = llama.get_output_embeddings().register_forward_hook(inject)
