@@ -49,7 +49,7 @@ from negdiff import models
 from negdiff.architectures import IDENTITY_RULES, NONLINEARITIES, arch_spec
 from negdiff.hooks import hook_name, hooks
 
-__all__ = ["OPERATIONS", "Operation", "apply_operation", "intervene", "masks_from_selection", "operation"]
+__all__ = ["OPERATIONS", "Operation", "apply_operation", "condition_masks", "intervene", "masks_from_selection", "operation"]
 
 @dataclass(frozen=True)
 class Operation:
@@ -259,3 +259,34 @@ def masks_from_selection(selection: pl.DataFrame, n_layers: int, n_neurons: int,
         mask[neu[lay == layer]] = True
         out[int(layer)] = mask
     return out
+
+
+def condition_masks(model, cond, selection: pl.DataFrame | None,
+                    empty_sets: Iterable[str] = ()) -> dict[int, np.ndarray]:
+    """``{layer: bool [n_neurons]}`` of a condition (:class:`negdiff.conditions.Condition`): its set's rows of
+    the selection table on its layers ({} for the baseline and for sets known to hold no neuron)."""
+    empty_sets = frozenset(empty_sets)
+    if cond.intervention == "none":
+        return {}
+    if cond.intervention not in OPERATIONS:
+        raise ValueError(
+            f"condition {cond.name!r}: unknown intervention {cond.intervention!r}; "
+            f"expected 'none' or one of {', '.join(OPERATIONS)}"
+        )
+    if cond.set == "none":
+        raise ValueError(f"condition {cond.name!r}: intervention {cond.intervention!r} needs a neuron set")
+    if selection is None:
+        raise ValueError(f"condition {cond.name!r} needs set {cond.set!r} but no selection table was given")
+    if "set" not in selection.columns:
+        raise ValueError("selection table lacks a 'set' column")
+    sub = selection.filter(pl.col("set") == cond.set)
+    if sub.height == 0 and cond.set in empty_sets:
+        return {}
+    if sub.height == 0 and cond.set not in set(selection["set"].unique().to_list()):
+        raise ValueError(
+            f"condition {cond.name!r}: set {cond.set!r} is not in the selection table "
+            f"(sets: {sorted(selection['set'].unique().to_list())})"
+        )
+    return masks_from_selection(
+        sub, models.n_layers(model), models.n_neurons(model), layers=[int(l) for l in cond.layers]
+    )

@@ -273,13 +273,13 @@ def evaluate_lmeval(model, tokenizer, conditions: Sequence[Condition], selection
                     suite: str = LMEVAL_SUITE) -> dict[str, pl.DataFrame]:
     """``{"metrics", "pairs"}``: lm-eval's ``tasks`` under every condition of ``conditions`` (pass
     :func:`dissociation_conditions`' pick), each run with the condition's masks
-    (:func:`negdiff.sweep.condition_masks`) applied through :func:`negdiff.interventions.intervene`.
+    (:func:`negdiff.interventions.condition_masks`) applied through :func:`negdiff.interventions.intervene`.
     ``limit`` caps the documents per task (lm-eval's first ``limit``), ``num_fewshot`` overrides the
     tasks' own; the model is left as it was (hooks removed) also when a task fails. Each run reseeds
     Python's, NumPy's and torch's global generators (lm-eval's defaults), so run it after anything
     seeded."""
     from negdiff.interventions import intervene
-    from negdiff.sweep import condition_masks
+    from negdiff.interventions import condition_masks
 
     if not tasks:
         raise ValueError(f"evaluation.suites.{suite}: an empty list of lm-eval tasks")

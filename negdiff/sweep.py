@@ -26,7 +26,7 @@ import polars as pl
 from negdiff import logprobs, models
 from negdiff.hooks import hook_name, hooks
 from negdiff.suites import SUITES
-from negdiff.interventions import OPERATIONS, intervene, masks_from_selection
+from negdiff.interventions import condition_masks, intervene
 from negdiff.conditions import Condition, checkpoint_step
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "METRICS_SCHEMA",
     "PAIRS_SCHEMA",
     "SURPRISAL_SCHEMA",
-    "condition_masks",
     "prepare_eval_data",
     "evaluate_conditions",
     "with_run_keys",
@@ -334,39 +333,6 @@ def _suite_rows(suite: SuiteData, scores: np.ndarray) -> list[tuple]:
     return rows
 
 
-def _condition_masks(model, cond: Condition, selection: pl.DataFrame | None,
-                     empty_sets: frozenset[str] = frozenset()) -> dict[int, np.ndarray]:
-    if cond.intervention == "none":
-        return {}
-    if cond.intervention not in OPERATIONS:
-        raise ValueError(
-            f"condition {cond.name!r}: unknown intervention {cond.intervention!r}; "
-            f"expected 'none' or one of {', '.join(OPERATIONS)}"
-        )
-    if cond.set == "none":
-        raise ValueError(f"condition {cond.name!r}: intervention {cond.intervention!r} needs a neuron set")
-    if selection is None:
-        raise ValueError(f"condition {cond.name!r} needs set {cond.set!r} but no selection table was given")
-    if "set" not in selection.columns:
-        raise ValueError("selection table lacks a 'set' column")
-    sub = selection.filter(pl.col("set") == cond.set)
-    if sub.height == 0 and cond.set in empty_sets:
-        return {}
-    if sub.height == 0 and cond.set not in set(selection["set"].unique().to_list()):
-        raise ValueError(
-            f"condition {cond.name!r}: set {cond.set!r} is not in the selection table "
-            f"(sets: {sorted(selection['set'].unique().to_list())})"
-        )
-    return masks_from_selection(
-        sub, models.n_layers(model), models.n_neurons(model), layers=[int(l) for l in cond.layers]
-    )
-
-
-def condition_masks(model, cond: Condition, selection: pl.DataFrame | None, empty_sets: Iterable[str] = ()):
-    """``{layer: bool [n_neurons]}`` of a condition as :func:`evaluate_conditions` applies it ({} for none)."""
-    return _condition_masks(model, cond, selection, frozenset(empty_sets))
-
-
 class _PrefixCache:
     """Record block outputs in the baseline run; replay them to skip the unmodified leading blocks."""
 
@@ -423,7 +389,7 @@ def _checked_masks(model, conditions: list[Condition], selection: pl.DataFrame |
     if dupes:
         raise ValueError(f"duplicate condition names: {dupes}")
     # sets known to hold no neuron (e.g. a ppl-matched search that ended at m = 0) have no table rows
-    return [_condition_masks(model, c, selection, frozenset(empty_sets)) for c in conditions]
+    return [condition_masks(model, c, selection, empty_sets) for c in conditions]
 
 
 def _surprisal_columns(plan: _Plan, data: EvalData) -> tuple[pl.Series | None, pl.Series | None]:

@@ -148,7 +148,7 @@ def test_interventions_reach_lmeval_and_no_cache_is_passed(lm_eval, tiny, mc_tas
     baseline's answers."""
     from negdiff.interventions import intervene
     from negdiff.lmeval import make_lm, task_manager
-    from negdiff.sweep import condition_masks
+    from negdiff.interventions import condition_masks
 
     model, tokenizer = tiny
     calls = []
