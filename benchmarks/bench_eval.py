@@ -69,13 +69,13 @@ def load_pairs(limit: int, quick: bool):
             pairs += [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
         return tok, pairs[:limit], f"{blimp.relative_to(REPO)} ({len(pairs)} pairs, first {min(limit, len(pairs))})"
     sys.path.insert(0, str(REPO / "tests"))
-    from conftest import _WORDS, build_tiny_tokenizer
+    from conftest import TINY_WORDS, build_tiny_tokenizer
 
     tok = build_tiny_tokenizer()
     rng = np.random.default_rng(0)
     pairs = []
     for _ in range(limit):
-        words = list(rng.choice(_WORDS[:40], size=rng.integers(4, 12)))
+        words = list(rng.choice(TINY_WORDS[:40], size=rng.integers(4, 12)))
         bad = words.copy()
         i = int(rng.integers(0, len(bad) - 1))
         bad[i], bad[i + 1] = bad[i + 1], bad[i]
