@@ -16,6 +16,7 @@ resampling units of :class:`negdiff.stats.Resampler`:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,12 +34,19 @@ def replicate_index(set_: str) -> int:
 
 @dataclass
 class PairData:
-    """Per-pair outcomes of one model (see the module docstring)."""
+    """Per-pair outcomes of one model (see the module docstring).
+
+    A condition scored on a nested tier of the pairs (``evaluation.secondary_pairs_per_paradigm``: the first
+    pairs of each paradigm's sample) holds NaN at the pairs it did not see and its ``masks`` entry says
+    which it saw. Inside :meth:`common` every mean is taken over the pairs all the named conditions saw,
+    so a comparison across tiers stays paired."""
 
     model: str
     strata: dict[str, np.ndarray] = field(default_factory=dict)  # suite -> [n] group labels
     values: dict[tuple, np.ndarray] = field(default_factory=dict)  # (what, suite, ck, cond) -> [k, n]
     seeds: dict[str, int] = field(default_factory=dict)  # random condition family -> number of seeds
+    masks: dict[tuple, np.ndarray] = field(default_factory=dict)  # (suite, ck, cond) -> bool [n], tiers only
+    restrict: dict[str, np.ndarray] = field(default_factory=dict)  # suite -> bool [n], inside common()
 
     @classmethod
     def from_table(cls, pairs: pl.DataFrame, model: str) -> "PairData":
@@ -53,35 +61,79 @@ class PairData:
                                              return_dtype=pl.Int64).alias("replicate"),
         ).sort("suite", "checkpoint", "family", "replicate", "pair")
         for (suite,), s in sub.group_by(["suite"], maintain_order=True):
-            first = s.filter(pl.col("condition") == s["condition"][0]).filter(pl.col("checkpoint") == s["checkpoint"][0])
-            out.strata[suite] = first["group"].fill_null("").to_numpy()
-            n = first.height
-            for (ck, fam), g in s.group_by(["checkpoint", "family"], maintain_order=True):
-                k = g["replicate"].n_unique()
-                if g.height != k * n or not (g["pair"].to_numpy().reshape(k, n) == first["pair"].to_numpy()).all():
-                    raise ValueError(f"pairs table, {model} {ck} {suite} {fam}: {g.height} rows, expected the same "
-                                     f"{n} pairs for each of {k} seeds")
-                out.values[("correct", suite, ck, fam)] = g["correct"].cast(pl.Float64).to_numpy().reshape(k, n)
-                out.values[("margin", suite, ck, fam)] = g["margin"].cast(pl.Float64).to_numpy().reshape(k, n)
-                if "|" in fam and parse_set(fam.split("|")[1])[0] == "random":
-                    # seeds are drawn per condition family (a layer-group control may have fewer seeds)
-                    if out.seeds.setdefault(fam, k) != k:
-                        raise ValueError(f"pairs table, {model}: {fam} has {k} seeds in {ck} {suite}, "
-                                         f"{out.seeds[fam]} elsewhere")
+            out._add_suite(suite, s)
         return out
+
+    def _add_suite(self, suite: str, s: pl.DataFrame) -> None:
+        # the reference order: the condition that saw the most pairs (the main tier; the baseline is in it)
+        counts = s.group_by("checkpoint", "condition", maintain_order=True).len().sort("len", descending=True, maintain_order=True)
+        ck0, c0 = counts["checkpoint"][0], counts["condition"][0]
+        first = s.filter((pl.col("condition") == c0) & (pl.col("checkpoint") == ck0))
+        self.strata[suite] = first["group"].fill_null("").to_numpy()
+        ref = first["pair"].to_numpy()
+        n = ref.size
+        for (ck, fam), g in s.group_by(["checkpoint", "family"], maintain_order=True):
+            k = g["replicate"].n_unique()
+            m = g.height // k
+            seen = g["pair"].to_numpy().reshape(k, m) if g.height == k * m else None
+            pos = np.searchsorted(ref, seen[0]) if seen is not None else None
+            if (seen is None or not (seen == seen[0]).all() or (pos >= n).any()
+                    or not (ref[np.minimum(pos, n - 1)] == seen[0]).all()):
+                raise ValueError(f"pairs table, {self.model} {ck} {suite} {fam}: {g.height} rows, expected the same "
+                                 f"pairs (all {n}, or a nested tier of them) for each of {k} seeds")
+            for what in ("correct", "margin"):
+                full = np.full((k, n), np.nan)
+                full[:, pos] = g[what].cast(pl.Float64).to_numpy().reshape(k, m)
+                self.values[(what, suite, ck, fam)] = full
+            if m < n:
+                mask = np.zeros(n, bool)
+                mask[pos] = True
+                self.masks[(suite, ck, fam)] = mask
+            if "|" in fam and parse_set(fam.split("|")[1])[0] == "random":
+                # seeds are drawn per condition family (a layer-group control may have fewer seeds)
+                if self.seeds.setdefault(fam, k) != k:
+                    raise ValueError(f"pairs table, {self.model}: {fam} has {k} seeds in {ck} {suite}, "
+                                     f"{self.seeds[fam]} elsewhere")
 
     def has(self, suite: str, checkpoint: str, condition: str) -> bool:
         return ("correct", suite, checkpoint, condition) in self.values
 
     def n_pairs(self, suite: str) -> int:
-        return len(self.strata[suite])
+        """Pairs of ``suite``: all of them, or inside :meth:`common` those every named condition saw."""
+        mask = self.restrict.get(suite)
+        return len(self.strata[suite]) if mask is None else int(mask.sum())
+
+    def seen(self, suite: str, checkpoint: str, condition: str) -> np.ndarray | None:
+        """bool [n] of the pairs ``condition`` was scored on; None when it saw all of them."""
+        return self.masks.get((suite, checkpoint, condition))
+
+    @contextlib.contextmanager
+    def common(self, items):
+        """Within the block, every mean over ``suite`` is taken over the pairs that all of ``items``
+        ((suite, checkpoint, condition), e.g. a claim's conditions and their baselines) were scored on."""
+        restrict = {}
+        for suite, ck, cond in items:
+            mask = self.seen(suite, ck, cond)
+            if mask is not None:
+                restrict[suite] = mask if suite not in restrict else restrict[suite] & mask
+        self.restrict = restrict
+        try:
+            yield self
+        finally:
+            self.restrict = {}
 
     def mean(self, d: Draw, what: str, suite: str, checkpoint: str, condition: str) -> np.ndarray:
-        """[B] mean ``what`` (correct / margin) of ``condition`` over the drawn pairs (and seeds)."""
+        """[B] mean ``what`` (correct / margin) of ``condition`` over the drawn pairs (and seeds); inside
+        :meth:`common`, over the common pairs. A condition of a nested tier needs :meth:`common`."""
         v = self.values[(what, suite, checkpoint, condition)]
+        mask = self.restrict.get(suite)
+        own = self.seen(suite, checkpoint, condition)
+        if own is not None and (mask is None or (mask & ~own).any()):
+            raise ValueError(f"{self.model} {checkpoint} {suite} {condition}: scored on a nested tier of the pairs; "
+                             "compare it inside PairData.common(...) with the conditions it is compared to")
         if condition in self.seeds:
-            return d.seed_mean(suite, condition, v)
-        return d.mean(suite, v[0])
+            return d.seed_mean(suite, condition, v, mask)
+        return d.mean(suite, v[0], mask)
 
 
 POS_CLASSES = {"function": FUNCTION_POS, "content": CONTENT_POS}

@@ -157,12 +157,14 @@ def pair_finding(ctx: Context, metric: str, stat: Callable, items: list[tuple[st
     if miss:
         return Finding(metric, "accuracy_points", na=miss)
     rs = ctx.resampler()
-    iv = rs.interval(lambda d: stat(d, "correct"))
-    margin = rs.interval(lambda d: stat(d, "margin"))
-    value = control = None
-    if parts is not None:
-        value, control = (float(np.asarray(x).reshape(-1)[0]) for x in parts(rs.identity(), "correct"))
-    n = sum(ctx.pairs.n_pairs(s) for s in dict.fromkeys(s for s, _, _ in items))
+    # every term over the pairs all the claim's conditions were scored on (nested tiers stay paired)
+    with ctx.pairs.common(items + [(s, ck, "baseline") for s, ck, _ in items]):
+        iv = rs.interval(lambda d: stat(d, "correct"))
+        margin = rs.interval(lambda d: stat(d, "margin"))
+        value = control = None
+        if parts is not None:
+            value, control = (float(np.asarray(x).reshape(-1)[0]) for x in parts(rs.identity(), "correct"))
+        n = sum(ctx.pairs.n_pairs(s) for s in dict.fromkeys(s for s, _, _ in items))
     return Finding(metric, "accuracy_points", value, control, interval=iv, n=n, margin=margin, note=note)
 
 

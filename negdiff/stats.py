@@ -78,11 +78,14 @@ class Draw:
     weights: Mapping[str, np.ndarray]
     seeds: Mapping[str, np.ndarray]
 
-    def mean(self, sample: str, values: np.ndarray) -> np.ndarray:
+    def mean(self, sample: str, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """[B] weighted means of per-unit ``values`` [n] over the drawn units of ``sample`` ([B, m] for
-        ``values`` [n, m])."""
+        ``values`` [n, m]); with ``mask`` (bool [n]) over the drawn units it selects only: the same draw,
+        restricted to a subsample (a nested tier of pairs)."""
         w = self.weights[sample]
         v = np.asarray(values, dtype=np.float64)
+        if mask is not None:
+            w, v = w[:, mask], v[mask]
         total = w.sum(axis=1)
         return w @ v / (total[:, None] if v.ndim == 2 else total)
 
@@ -94,13 +97,14 @@ class Draw:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
-    def seed_mean(self, sample: str, family: str, values: np.ndarray) -> np.ndarray:
-        """[B] the mean over drawn seeds of each seed's mean over drawn units (``values`` [k, n])."""
+    def seed_mean(self, sample: str, family: str, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """[B] the mean over drawn seeds of each seed's mean over drawn units (``values`` [k, n]; ``mask``
+        as in :meth:`mean`)."""
         v = np.atleast_2d(np.asarray(values, dtype=np.float64))
         picks = self.seeds[family]
         if picks.shape[1] != v.shape[0]:
             raise ValueError(f"seed family {family!r}: {v.shape[0]} seed rows, {picks.shape[1]} seeds registered")
-        return np.take_along_axis(self.mean(sample, v.T), picks, axis=1).mean(axis=1)  # [B, k] -> [B]
+        return np.take_along_axis(self.mean(sample, v.T, mask), picks, axis=1).mean(axis=1)  # [B, k] -> [B]
 
 
 def _strata_codes(strata) -> np.ndarray:

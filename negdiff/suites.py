@@ -78,28 +78,40 @@ def read_pairs(path_or_dir) -> list[dict]:
     return rows
 
 
-def sample_pairs(pairs: list[dict], per_group: int | str, seed: int = 0) -> list[dict]:
+def _check_count(n, what: str) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{what} must be a positive int or 'all', got {n!r}")
+
+
+def sample_pairs(pairs: list[dict], per_group: int | str, seed: int = 0, *, first: int | None = None) -> list[dict]:
     """A seeded sample of ``per_group`` pairs of each paradigm (``UID``) or TSE template, in file order.
 
     ``"all"`` (or a count at least the group's size) keeps every pair. Each group's sample is drawn
     with ``numpy.random.default_rng(SeedSequence([seed, crc32(group)]))``, so it depends only on the
-    seed, the group name and that group's pairs, never on the other files present."""
+    seed, the group name and that group's pairs, never on the other files present.
+
+    ``first`` keeps only the first ``first`` pairs of each group's draw (a group kept whole is put in a
+    random order drawn from the same seed first): a uniform subsample *nested* in the ``per_group``
+    sample, so that conditions scored on it stay paired with those scored on the whole sample."""
     import zlib
 
     groups: dict[str, list[int]] = {}
     for k, pair in enumerate(pairs):
         groups.setdefault(pair.get("UID") or pair.get("template") or "", []).append(k)
-    if per_group == "all":
+    if per_group == "all" and first is None:
         return list(pairs)
-    if isinstance(per_group, bool) or not isinstance(per_group, int) or per_group < 1:
-        raise ValueError(f"pairs per paradigm must be a positive int or 'all', got {per_group!r}")
+    if per_group != "all":
+        _check_count(per_group, "pairs per paradigm")
+    if first is not None:
+        _check_count(first, "the nested tier's pairs per paradigm")
     keep: list[int] = []
     for name, idx in groups.items():
-        if len(idx) <= per_group:
-            keep.extend(idx)
-            continue
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]))
-        keep.extend(idx[j] for j in rng.choice(len(idx), size=per_group, replace=False))
+        if per_group == "all" or len(idx) <= per_group:
+            order = rng.permutation(len(idx)) if first is not None else range(len(idx))
+        else:
+            order = rng.choice(len(idx), size=per_group, replace=False)
+        keep.extend(idx[j] for j in list(order)[:first])
     return [pairs[k] for k in sorted(keep)]
 
 

@@ -62,7 +62,7 @@ def subsection(name, keys):
 
 # evaluation keys that decide the conditions, and those the pair / text evaluation jobs depend on
 CONDITION_KEYS = ["operations", "layer_group_size", "layerwise_controls"]
-PAIR_KEYS = ["suites", "pairs_per_paradigm", "pairs_seed", "prepend_bos", "batch_size", "lmeval"]
+PAIR_KEYS = ["suites", "pairs_per_paradigm", "secondary_pairs_per_paradigm", "pairs_seed", "prepend_bos", "batch_size", "lmeval"]
 TEXT_KEYS = ["ppl_split", "ppl_tokens", "surprisal_split", "surprisal_tokens", "cohort_wd_tokens", "window",
              "stride", "prepend_bos", "batch_size", "spacy_model"]
 

@@ -208,6 +208,7 @@ def test_rerun_after_scoring_change_is_exactly_downstream(tiny_run, tmp_path):
     ({"batch_size": 7}, EVAL_BOTH),
     ({"layer_group_size": 2}, EVAL_BOTH),
     ({"pairs_per_paradigm": {"blimp": 3}}, {"evaluate_pairs": 12}),
+    ({"secondary_pairs_per_paradigm": {"blimp": 2}}, {"evaluate_pairs": 12}),
     ({"pairs_seed": 1}, {"evaluate_pairs": 12}),
     ({"suites": {"tse": "results/corpus/tse"}}, {"evaluate_pairs": 12}),
     ({"ppl_tokens": 500}, {"evaluate_text": 12}),

@@ -10,9 +10,10 @@ from negdiff.io import write_json, write_parquet
 from negdiff.models import load_model
 from negdiff.provenance import job_provenance
 from negdiff.runtime import job
-from negdiff.suites import SUITES, load_suite, sample_pairs
+from negdiff.suites import SUITES, load_suite
 from negdiff.conditions import empty_sets, model_conditions
-from negdiff.sweep import evaluate_conditions, prepare_eval_data, with_run_keys
+from negdiff.sweep import with_run_keys
+from negdiff.tiers import evaluate_tiers, tier_suites
 from negdiff.tokenizer import use_prefix_token
 
 with job(snakemake) as log:
@@ -20,23 +21,21 @@ with job(snakemake) as log:
     cfg = p.evaluation
     task_suites = lmeval.task_suites(cfg)  # lm-eval task lists, scored by negdiff/lmeval.py
     # suites first: a missing or malformed suite (or an unknown lm-eval task) fails before the model is loaded
-    suites = {
-        name: sample_pairs(load_suite(cfg["suites"][name], local_dir=(snakemake.input.get(name) or [None])[0]),
-                           cfg["pairs_per_paradigm"][name], seed=cfg["pairs_seed"])
-        for name in SUITES if name not in task_suites
-    }
+    loaded = {name: load_suite(cfg["suites"][name], local_dir=(snakemake.input.get(name) or [None])[0])
+              for name in SUITES if name not in task_suites}
+    suites, nested = tier_suites(loaded, cfg)  # the main sample, and the nested tier of the other conditions
     for name, tasks in task_suites.items():
         lmeval.check_tasks(tasks, cfg["lmeval"]["include_path"], key=f"evaluation.suites.{name}")
-    log.info("pairs: %s; lm-eval tasks: %s", {k: len(v) for k, v in suites.items()}, task_suites)
+    log.info("pairs: %s (nested tier: %s); lm-eval tasks: %s", {k: len(v) for k, v in suites.items()},
+             nested and {k: len(v) for k, v in nested.items()}, task_suites)
     model, tokenizer = load_model(**p.load, device=p.device)
     prefix = use_prefix_token(tokenizer, **p.prefix) if p.prefix else None  # what prepend_bos prepends
     conditions, _, _ = model_conditions(model, p.selection, cfg, cohort=p.cohort)  # logs what it leaves out
-    data = prepare_eval_data(tokenizer, suites=suites, ppl_text=None, surprisal_text=None, surprisal_pos=None,
-                             ppl_tokens=0, surprisal_tokens=0, window=None, stride=None,
-                             prepend_bos=cfg["prepend_bos"])
     selection = pl.read_parquet(snakemake.input.selection)
     empty = empty_sets(json.loads(open(snakemake.input.record).read()))
-    tables = evaluate_conditions(model, data, conditions, selection, batch_size=cfg["batch_size"], empty_sets=empty)
+    tables = evaluate_tiers(model, tokenizer, suites, nested, conditions, selection,
+                            main_percent=p.selection["main_percent"], prepend_bos=cfg["prepend_bos"],
+                            batch_size=cfg["batch_size"], empty_sets=empty)
     if p.cohort:  # the dissociation is read at the cohort checkpoint, the one where ppl_matched runs
         extra = lmeval.config_tables(model, tokenizer, conditions, selection, cfg, p.selection["main_percent"],
                                      empty_sets=empty)
