@@ -61,7 +61,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from negdiff.conditions import BASELINE, Condition, set_family, set_name
+from negdiff.conditions import BASELINE, Condition
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +82,14 @@ def is_task_list(value: Any) -> bool:
     return isinstance(value, (list, tuple))
 
 
-def dissociation_conditions(conditions: Iterable[Condition], main_percent: float, *,
-                            operation: str = "neg_zero") -> list[Condition]:
-    """The conditions of ``conditions`` the dissociation needs, in their given order: the baseline and
-    ``operation`` over all layers on the WN set, the perplexity-matched set and every random-control
-    seed (``random@p``, ``random@p#k``) at ``main_percent``. Conditions missing from the list (an identity
-    operation, no matched set) are simply absent."""
-    families = {set_name(m, main_percent) for m in ("wn", "ppl_matched", "random")}
-    return [c for c in conditions
-            if c.name == BASELINE.name
-            or (c.intervention == operation and c.scope == "all" and set_family(c.set) in families)]
+def dissociation_conditions(conditions: Iterable[Condition], main_percent: float) -> list[Condition]:
+    """The conditions of ``conditions`` the dissociation needs, in their given order: the decisive ones of
+    :func:`negdiff.tiers.decisive` (the baseline and neg_zero over all layers on the WN set, the
+    perplexity-matched set and every random-control seed at ``main_percent``). Conditions missing from
+    the list (an identity operation, no matched set) are simply absent."""
+    from negdiff.tiers import decisive
+
+    return [c for c in conditions if decisive(c, main_percent)]
 
 
 def task_manager(include_path: str | Path | Sequence[str | Path] | None = None):
