@@ -95,8 +95,10 @@ def plot_ablation(
 
     Lines for wn and random sets; the perplexity-matched set is a point at ``ppl_matched_m[model]``
     (its percent from the selection record) or, if not given, at ``main_percent``. The dashed line is
-    the unablated baseline. Returns one row per (model, suite, set): ``model, checkpoint, suite,
-    method, set, percent, value, baseline, n, n_neurons``.
+    the unablated baseline. A set scored on a nested tier of the pairs is drawn at the baseline minus
+    its drop on its own pairs (``shown``; :func:`negdiff.claim_tables.ablation_table`). Returns one row
+    per (model, suite, set): ``model, checkpoint, suite, method, set, percent, value, baseline, n,
+    n_neurons, shown``.
     """
     finals = final_checkpoints(metrics)
     suites = ("ppl", "blimp", "tse")
@@ -125,7 +127,7 @@ def plot_ablation(
                 k = int(tm["replicates"].max())
                 if k > 1:  # random controls over several seeds: mean, with the sd across seeds as error bars
                     lab += f", mean ± sd of {k} seeds"
-                ax.errorbar(tm["percent"], tm["value"], yerr=tm["value_sd"] if k > 1 else None, ls=ls, marker=st["marker"],
+                ax.errorbar(tm["percent"], tm["shown"], yerr=tm["value_sd"] if k > 1 else None, ls=ls, marker=st["marker"],
                             color=st["color"], ms=8 if ls == "none" else 5, capsize=3, label=lab)
             pcts = sorted({p for p in t["percent"].to_list() if p is not None and p > 0})
             if pcts:

@@ -19,7 +19,7 @@ import math
 
 import polars as pl
 
-from negdiff.conditions import condition_name, parse_scope, parse_set, set_name
+from negdiff.conditions import PAIRED_BASELINE, condition_name, parse_scope, parse_set, set_name
 from negdiff.pos import FUNCTION_POS
 
 METHODS = ("wn", "random", "ppl_matched")
@@ -54,15 +54,21 @@ def models_in(*frames: pl.DataFrame | None) -> list[str]:
 def vs_baseline(metrics: pl.DataFrame, *, suite: str, level: str = "overall") -> pl.DataFrame:
     """Every non-baseline row of ``suite``/``level`` with its checkpoint's baseline value beside it.
 
-    Adds ``baseline`` (the baseline value of the same model, checkpoint and group), ``method`` and
-    ``percent`` (parsed from ``set``) and ``error_increase`` = 100 * (baseline - value): accuracy
-    points lost (for ``ppl`` this is a negative number times 100; use ``value`` and ``baseline``).
+    Adds ``baseline`` (the baseline value of the same model, checkpoint and group, on the same pairs: a
+    nested-tier row's own ``paired_baseline``, :mod:`negdiff.tiers`), ``main_baseline`` (the baseline
+    row's value, on the whole sample), ``method`` and ``percent`` (parsed from ``set``) and
+    ``error_increase`` = 100 * (baseline - value): accuracy points lost (for ``ppl`` this is a
+    negative number times 100; use ``value`` and ``baseline``).
     """
     m = metrics.filter((pl.col("suite") == suite) & (pl.col("level") == level))
     base = m.filter(pl.col("condition") == "baseline").select(
-        "model", "checkpoint", "group", pl.col("value").alias("baseline"), pl.col("n").alias("n_baseline")
+        "model", "checkpoint", "group", pl.col("value").alias("main_baseline"), pl.col("n").alias("n_baseline")
     )
     abl = m.filter(pl.col("condition") != "baseline").join(base, on=["model", "checkpoint", "group"], how="left")
+    paired = pl.col(PAIRED_BASELINE) if PAIRED_BASELINE in abl.columns else pl.lit(None, dtype=pl.Float64)
+    abl = abl.with_columns(pl.coalesce(paired, pl.col("main_baseline")).alias("baseline"))
+    if PAIRED_BASELINE in abl.columns:
+        abl = abl.drop(PAIRED_BASELINE)
     parsed = [parse_set(s) for s in abl["set"].to_list()]
     return abl.with_columns(
         pl.Series("method", [p[0] for p in parsed], dtype=pl.String),
@@ -81,17 +87,23 @@ def scalar(frame: pl.DataFrame, col: str):
     return v
 
 
-def overall_value(metrics: pl.DataFrame, model: str, checkpoint: str, condition: str, suite: str):
+def overall_value(metrics: pl.DataFrame, model: str, checkpoint: str, condition: str, suite: str, *,
+                  column: str = "value"):
+    """(``column``, n) of ``condition``'s overall row on ``suite``, each None without a row."""
     f = metrics.filter(
         (pl.col("model") == model) & (pl.col("checkpoint") == checkpoint) & (pl.col("condition") == condition)
         & (pl.col("suite") == suite) & (pl.col("level") == "overall")
     )
-    return scalar(f, "value"), scalar(f, "n")
+    return scalar(f, column), scalar(f, "n")
 
 
 def drop_points(metrics, model, checkpoint, condition, suite):
-    """Accuracy points lost by ``condition`` vs baseline on ``suite`` overall, or None."""
+    """Accuracy points lost by ``condition`` vs baseline on ``suite`` overall (on the condition's own
+    pairs: its ``paired_baseline`` where it has one), or None."""
     b, _ = overall_value(metrics, model, checkpoint, "baseline", suite)
+    if PAIRED_BASELINE in metrics.columns:
+        paired, _ = overall_value(metrics, model, checkpoint, condition, suite, column=PAIRED_BASELINE)
+        b = b if paired is None else paired
     a, _ = overall_value(metrics, model, checkpoint, condition, suite)
     if b is None or a is None:
         return None
@@ -256,7 +268,8 @@ def ablation_table(metrics: pl.DataFrame, *, main_percent: float, ppl_matched_m:
     """The neg_zero all-layer rows of the final checkpoints (perplexity, BLiMP, TSE), one per (model,
     suite, set), with the ppl-matched set placed at its own percent (``ppl_matched_m[model]``, else
     ``main_percent``): ``model, checkpoint, suite, method, set, percent, value, value_sd, replicates,
-    baseline, n, n_neurons``."""
+    baseline, n, n_neurons, shown``. ``shown`` is what the figure draws: the whole sample's baseline
+    minus the row's drop on its own pairs, which is ``value`` unless the row is of a nested tier."""
     ppl_matched_m = ppl_matched_m or {}
     finals = final_checkpoints(metrics)
     suites = ("ppl", "blimp", "tse")
@@ -281,10 +294,12 @@ def ablation_table(metrics: pl.DataFrame, *, main_percent: float, ppl_matched_m:
         table = rows.select(
             "model", "checkpoint", "suite", "method", "set", "percent", "value", "value_sd", "replicates",
             "baseline", "n", "n_neurons",
+            (pl.col("value") + pl.col("main_baseline").fill_null(pl.col("baseline")) - pl.col("baseline")).alias("shown"),
         ).sort(["model", "suite", "method", "percent"])
     else:
         table = pl.DataFrame(schema={"model": pl.String, "checkpoint": pl.String, "suite": pl.String, "method": pl.String,
                                      "set": pl.String, "percent": pl.Float64, "value": pl.Float64, "value_sd": pl.Float64,
-                                     "replicates": pl.Int64, "baseline": pl.Float64, "n": pl.Int64, "n_neurons": pl.Int64})
+                                     "replicates": pl.Int64, "baseline": pl.Float64, "n": pl.Int64, "n_neurons": pl.Int64,
+                                     "shown": pl.Float64})
 
     return table

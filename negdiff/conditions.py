@@ -35,6 +35,11 @@ class Condition:
 
 BASELINE = Condition("baseline", "none", "none", "all", ())
 
+PAIRED_BASELINE = "paired_baseline"
+"""The metrics column of a condition scored on a nested tier of the pairs (:mod:`negdiff.tiers`): the
+baseline's value on the same pairs and group. Absent with one tier, null on the main tier's rows, whose
+baseline is the table's own baseline row."""
+
 
 def condition_name(intervention: str, set_: str, scope: str = "all") -> str:
     """The one name format of a condition: ``"neg_zero|wn@1|all"`` (the baseline is ``"baseline"``)."""

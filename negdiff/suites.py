@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["REQUIRED_PAIR_FIELDS", "SUITES", "SuiteSpec", "load_suite", "read_pairs", "sample_pairs"]
+__all__ = ["REQUIRED_PAIR_FIELDS", "SUITES", "SuiteSpec", "load_suite", "read_pairs", "sample_indices", "sample_pairs"]
 
 
 @dataclass(frozen=True)
@@ -93,13 +93,18 @@ def sample_pairs(pairs: list[dict], per_group: int | str, seed: int = 0, *, firs
     ``first`` keeps only the first ``first`` pairs of each group's draw (a group kept whole is put in a
     random order drawn from the same seed first): a uniform subsample *nested* in the ``per_group``
     sample, so that conditions scored on it stay paired with those scored on the whole sample."""
+    return [pairs[k] for k in sample_indices(pairs, per_group, seed, first=first)]
+
+
+def sample_indices(pairs: list[dict], per_group: int | str, seed: int = 0, *, first: int | None = None) -> list[int]:
+    """The positions in ``pairs`` of :func:`sample_pairs`' sample, ascending (the same arguments)."""
     import zlib
 
     groups: dict[str, list[int]] = {}
     for k, pair in enumerate(pairs):
         groups.setdefault(pair.get("UID") or pair.get("template") or "", []).append(k)
     if per_group == "all" and first is None:
-        return list(pairs)
+        return list(range(len(pairs)))
     if per_group != "all":
         _check_count(per_group, "pairs per paradigm")
     if first is not None:
@@ -112,7 +117,7 @@ def sample_pairs(pairs: list[dict], per_group: int | str, seed: int = 0, *, firs
         else:
             order = rng.choice(len(idx), size=per_group, replace=False)
         keep.extend(idx[j] for j in list(order)[:first])
-    return [pairs[k] for k in sorted(keep)]
+    return sorted(keep)
 
 
 def _hub_pairs(where: str) -> list[dict]:

@@ -23,24 +23,24 @@ with job(snakemake) as log:
     # suites first: a missing or malformed suite (or an unknown lm-eval task) fails before the model is loaded
     loaded = {name: load_suite(cfg["suites"][name], local_dir=(snakemake.input.get(name) or [None])[0])
               for name in SUITES if name not in task_suites}
-    suites, nested = tier_suites(loaded, cfg)  # the main sample, and the nested tier of the other conditions
+    tiers = tier_suites(loaded, cfg)  # the main sample, and the nested tier of the other conditions
     for name, tasks in task_suites.items():
         lmeval.check_tasks(tasks, cfg["lmeval"]["include_path"], key=f"evaluation.suites.{name}")
-    log.info("pairs: %s (nested tier: %s); lm-eval tasks: %s", {k: len(v) for k, v in suites.items()},
-             nested and {k: len(v) for k, v in nested.items()}, task_suites)
+    log.info("pairs: %s (nested tier: %s); lm-eval tasks: %s", {k: len(v) for k, v in tiers.main.items()},
+             tiers.nested and {k: len(v) for k, v in tiers.nested.items()}, task_suites)
     model, tokenizer = load_model(**p.load, device=p.device)
     prefix = use_prefix_token(tokenizer, **p.prefix) if p.prefix else None  # what prepend_bos prepends
     conditions, _, _ = model_conditions(model, p.selection, cfg, cohort=p.cohort)  # logs what it leaves out
     selection = pl.read_parquet(snakemake.input.selection)
     empty = empty_sets(json.loads(open(snakemake.input.record).read()))
-    tables = evaluate_tiers(model, tokenizer, suites, nested, conditions, selection,
+    tables = evaluate_tiers(model, tokenizer, tiers, conditions, selection,
                             main_percent=p.selection["main_percent"], prepend_bos=cfg["prepend_bos"],
                             batch_size=cfg["batch_size"], empty_sets=empty)
     if p.cohort:  # the dissociation is read at the cohort checkpoint, the one where ppl_matched runs
         extra = lmeval.config_tables(model, tokenizer, conditions, selection, cfg, p.selection["main_percent"],
                                      empty_sets=empty)
         if extra is not None:
-            tables = {k: pl.concat([tables[k], extra[k]], how="vertical") for k in ("metrics", "pairs")}
+            tables = {k: pl.concat([tables[k], extra[k]], how="diagonal") for k in ("metrics", "pairs")}
     for name in ("metrics", "pairs"):
         write_parquet(snakemake.output[name],
                       with_run_keys(tables[name], snakemake.wildcards.model, snakemake.wildcards.checkpoint))
