@@ -138,6 +138,9 @@ def plot_ablation(
             ax.set_xlabel("% of neurons per layer (neg_zero)")
             ax.set_ylabel(SUITE_LABEL[suite])
             n_txt = f"n={n_base} {'tokens' if suite == 'ppl' else 'pairs'}" if n_base is not None else "n=?"
+            nested = sorted({n for n in t["n"].to_list() if n is not None and n != n_base})
+            if nested:  # sets scored on a nested tier of the pairs (negdiff.tiers)
+                n_txt += f" ({', '.join(map(str, nested))} for the nested tier)"
             ax.set_title(f"{model} ({activation_label(architectures, model)}, {finals[model]}): {SUITE_LABEL[suite]}, {n_txt}", fontsize=9)
             if c == 0 and ax.get_legend_handles_labels()[0]:  # an empty panel has nothing to label
                 ax.legend(fontsize=7)
